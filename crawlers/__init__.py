@@ -1,0 +1,1 @@
+"""The aiwatch Scrapy project: feed and article spiders feeding the knowledge base."""

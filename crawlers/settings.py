@@ -1,0 +1,45 @@
+"""Scrapy settings for the aiwatch crawlers: polite defaults, overridable from the kb config and -s."""
+
+BOT_NAME = "aiwatch"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+USER_AGENT = "aiwatch/0.1 (+https://github.com/aiwatch/aiwatch)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
+DOWNLOAD_DELAY_JITTER = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 0
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+DNS_TIMEOUT = 10
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawlers.middlewares.PrivateNetworkGuard": 50,
+}
+ITEM_PIPELINES = {
+    "crawlers.pipelines.ExtractionPipeline": 100,
+    "crawlers.pipelines.StoragePipeline": 200,
+}
+
+# Our own: where items are stored and how many processes extract text off the reactor thread.
+KB_DB = "kb.db"
+KB_EXTRACT_WORKERS = 2
+KB_ALLOW_PRIVATE = False
+KB_QUIET = False
+
+LOG_LEVEL = "WARNING"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+LOG_INSTALL_ROOT_HANDLER = False

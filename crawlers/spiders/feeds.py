@@ -1,0 +1,145 @@
+"""The feed spider: fetch each source's feed, then every new or changed entry's page."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from twisted.python.failure import Failure
+
+from crawlers.items import ArticleItem, FeedResult
+from kb.feeds import FeedEntry, parse_feed
+from kb.timeutil import utcnow
+
+KEPT_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Date", "Content-Language")
+
+
+class FeedsSpider(scrapy.Spider):
+    name = "feeds"
+
+    def __init__(self, sources: list[dict[str, Any]] | None = None,
+                 state: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sources = sources or []
+        state = state or {}
+        self.validators: dict[str, dict[str, Any]] = state.get("sources", {})
+        self.known: dict[str, str | None] = state.get("known", {})
+        self.requested: set[str] = set()
+        self.pending: dict[str, int] = {}
+        self.results: dict[str, FeedResult] = {}
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for source in self.sources:
+            headers = {}
+            saved = self.validators.get(source["id"], {})
+            if saved.get("etag"):
+                headers["If-None-Match"] = saved["etag"]
+            if saved.get("last_modified"):
+                headers["If-Modified-Since"] = saved["last_modified"]
+            yield scrapy.Request(
+                source["feed_url"], callback=self.parse_feed, errback=self.feed_failed,
+                headers=headers, dont_filter=True,
+                meta={"source": source, "handle_httpstatus_list": [304], "kind": "feed"},
+                cb_kwargs={"source": source},
+            )
+
+    def parse_feed(self, response: Response, source: dict[str, Any]) -> Iterator[Any]:
+        result = FeedResult(source_id=source["id"], feed_url=source["feed_url"], status="ok")
+        if response.status == 304:
+            result.status = "not_modified"
+            yield result
+            return
+        body_hash = hashlib.sha256(response.body).hexdigest()[:32]
+        result.etag = _header(response, "ETag")
+        result.last_modified = _header(response, "Last-Modified")
+        result.feed_hash = body_hash
+        if body_hash == self.validators.get(source["id"], {}).get("feed_hash"):
+            result.status = "not_modified"
+            yield result
+            return
+        parsed = parse_feed(response.body, response.url,
+                            content_type=_header(response, "Content-Type"))
+        if not parsed.is_feed:
+            result.status, result.error = "failed", "not a feed (no RSS or Atom found)"
+            result.etag = result.last_modified = result.feed_hash = None
+            yield result
+            return
+        result.entries = len(parsed.entries)
+        requests = [self._page_request(e, source, parsed.lang) for e in parsed.entries
+                    if self._wants(e)]
+        result.pages_requested = len(requests)
+        self.results[source["id"]] = result
+        self.pending[source["id"]] = len(requests)
+        if not requests:
+            yield self.results.pop(source["id"])
+        yield from requests
+
+    def _wants(self, entry: FeedEntry) -> bool:
+        if entry.url in self.requested:
+            return False
+        if entry.url in self.known and self.known[entry.url] == entry.fingerprint:
+            return False
+        self.requested.add(entry.url)
+        return True
+
+    def _page_request(self, entry: FeedEntry, source: dict[str, Any],
+                      feed_lang: str | None) -> scrapy.Request:
+        item = ArticleItem(
+            url=entry.url, original_url=entry.link, source_id=source["id"], fetched_at="",
+            feed_title=entry.title, feed_summary=entry.summary, feed_content=entry.content,
+            feed_author=entry.author, feed_published=entry.published_at,
+            feed_updated=entry.updated_at, feed_lang=feed_lang or source.get("lang"),
+            entry_fingerprint=entry.fingerprint,
+        )
+        return scrapy.Request(
+            entry.link, callback=self.parse_page, errback=self.page_failed, dont_filter=True,
+            meta={"source": source, "kind": "page", "item": item},
+        )
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        item: ArticleItem = response.meta["item"]
+        item.fetched_at = utcnow()
+        item.body = response.body
+        item.final_url = response.url
+        item.status = response.status
+        item.headers = {h: v for h in KEPT_HEADERS if (v := _header(response, h))}
+        if isinstance(response, TextResponse):
+            item.encoding = response.encoding
+        yield item
+        yield from self._page_done(item.source_id)
+
+    def page_failed(self, failure: Failure) -> Iterator[Any]:
+        item: ArticleItem = failure.request.meta["item"]
+        item.fetched_at = utcnow()
+        item.page_error = _describe(failure)
+        yield item
+        yield from self._page_done(item.source_id)
+
+    def _page_done(self, source_id: str) -> Iterator[FeedResult]:
+        # A feed's validators are saved only once all its pages are in, so a crash mid-way
+        # means the next run parses the feed again and fetches what is still missing.
+        self.pending[source_id] -= 1
+        if self.pending[source_id] == 0:
+            yield self.results.pop(source_id)
+
+    def feed_failed(self, failure: Failure) -> Iterator[FeedResult]:
+        source = failure.request.meta["source"]
+        yield FeedResult(source_id=source["id"], feed_url=source["feed_url"], status="failed",
+                         error=_describe(failure))
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _describe(failure: Failure) -> str:
+    value = failure.value
+    response = getattr(value, "response", None)
+    if response is not None:
+        return f"HTTP {response.status}"
+    text = str(value).strip() or type(value).__name__
+    return f"{type(value).__name__}: {text}"[:300]

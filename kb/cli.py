@@ -1,0 +1,376 @@
+"""The ``kb`` command: thin wrappers that parse flags, open the database and call one function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from kb import __version__
+from kb.errors import KbError, NotYetAvailable
+
+DB_HELP = "Knowledge base file (default: $KB_DB, else kb.db)."
+CONFIG_HELP = "Configuration file, or 'default' / 'demo' (default: $KB_CONFIG, else bundled)."
+
+
+def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--db", "db_path", envvar="KB_DB", default="kb.db", show_default=True,
+                        type=click.Path(dir_okay=False), help=DB_HELP)(fn)
+
+
+def config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--config", "config_name", envvar="KB_CONFIG", default=None,
+                        help=CONFIG_HELP)(fn)
+
+
+def quiet_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-q", "--quiet", is_flag=True, help="No progress output.")(fn)
+
+
+def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one 'Error:' line and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NotYetAvailable as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except KbError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+class _OursOrWarnings(logging.Filter):
+    """Our own messages at INFO; the libraries' only from WARNING up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith("aiwatch") or record.levelno >= logging.WARNING
+
+
+def setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_OursOrWarnings())
+    handler.setLevel(logging.ERROR if quiet else logging.INFO)
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kb")
+def cli() -> None:
+    """aiwatch: a self-hosted knowledge base of AI news and policy.
+
+    \b
+    Typical use:
+      kb init                      # create the database (kb.db)
+      kb crawl                     # fetch the configured feeds and their articles
+      kb enrich                    # embeddings, topics, vendors, funding, stories
+      kb search "Mistral debt"     # ranked results
+      kb serve                     # browse it all in Datasette
+    """
+
+
+@cli.command()
+@db_option
+@friendly_errors
+def init(db_path: str) -> None:
+    """Create or upgrade the database schema; safe to run twice.
+
+    \b
+    Example:
+      kb init --db news.db
+    """
+    from kb.db import open_db
+    from kb.schema import applied_migrations, schema_version
+
+    db = open_db(db_path)
+    click.echo(f"{db_path}: schema version {schema_version(db)} "
+               f"({len(applied_migrations(db))} migrations applied)")
+
+
+def parse_settings(values: tuple[str, ...]) -> dict[str, str]:
+    settings = {}
+    for value in values:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {value!r}", param_hint="-s")
+        settings[name.strip()] = setting
+    return settings
+
+
+@cli.command()
+@db_option
+@config_option
+@click.option("--feed", "feeds", multiple=True, metavar="URL",
+              help="Crawl only this feed (repeatable); unknown feeds become ad-hoc sources.")
+@click.option("-s", "settings", multiple=True, metavar="NAME=VALUE",
+              help="A Scrapy setting, as 'scrapy crawl -s' takes it (repeatable).")
+@click.option("--allow-private", is_flag=True,
+              help="Let feeds link to private and local addresses (off by default).")
+@quiet_option
+@friendly_errors
+def crawl(db_path: str, config_name: str | None, feeds: tuple[str, ...],
+          settings: tuple[str, ...], allow_private: bool, quiet: bool) -> None:
+    """Fetch the feeds, follow each new or changed entry, extract and store the articles.
+
+    \b
+    Examples:
+      kb crawl
+      kb crawl --feed http://127.0.0.1:8765/feed.xml -s DOWNLOAD_DELAY=0
+    """
+    run = do_crawl(db_path, config_name, feeds, settings, allow_private, quiet)
+    if run["feeds_failed"] and run["feeds_failed"] == run["sources"]:
+        sys.exit(1)
+
+
+def do_crawl(db_path: str, config_name: str | None, feeds: tuple[str, ...],
+             settings: tuple[str, ...], allow_private: bool, quiet: bool) -> dict[str, Any]:
+    from kb.config import load_config
+    from kb.crawl import run_crawl, summary_line
+    from kb.lock import run_lock
+
+    overrides = parse_settings(settings)
+    config = load_config(config_name)
+    setup_logging(quiet)
+    with run_lock(db_path):
+        run = run_crawl(db_path, config, feeds=list(feeds) or None, overrides=overrides,
+                        allow_private=allow_private, quiet=quiet)
+    for error in run["errors"]:
+        click.echo(f"failed: {error}", err=True)
+    click.echo(f"crawl #{run['id']}: {summary_line(run)}")
+    return run
+
+
+def not_yet(what: str, issue: str) -> None:
+    raise NotYetAvailable(f"{what} is not available yet ({issue})")
+
+
+@cli.command()
+@db_option
+@config_option
+@click.option("--only", "stages", multiple=True, metavar="STAGE",
+              help="Run only this stage (repeatable).")
+@quiet_option
+@friendly_errors
+def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet: bool) -> None:
+    """Run the enrichment stages over new or changed articles."""
+    not_yet("enrichment", "see the enrichment and search issues")
+
+
+@cli.command()
+@db_option
+@config_option
+@quiet_option
+@friendly_errors
+def update(db_path: str, config_name: str | None, quiet: bool) -> None:
+    """Crawl, then enrich."""
+    run = do_crawl(db_path, config_name, (), (), False, quiet)
+    if run["feeds_failed"] and run["feeds_failed"] == run["sources"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("query")
+@db_option
+@click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="hybrid",
+              show_default=True)
+@click.option("--topic", help="Only articles with this topic slug.")
+@click.option("--vendor", help="Only articles naming this vendor.")
+@click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
+@friendly_errors
+def search(query: str, db_path: str, mode: str, topic: str | None, vendor: str | None,
+           since: str | None, limit: int, as_json: bool) -> None:
+    """Search the knowledge base (QUERY '-' reads one query per line from stdin).
+
+    \b
+    Examples:
+      kb search "Mistral debt"
+      kb search "which European companies want independence from US vendors?" --mode semantic
+    """
+    not_yet("search", "see the search issue")
+
+
+@cli.command()
+@db_option
+@click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")
+@click.option("--topic", help="Only articles with this topic slug.")
+@friendly_errors
+def export(db_path: str, since: str | None, topic: str | None) -> None:
+    """Print one JSON object per article per line (JSON Lines).
+
+    \b
+    Example:
+      kb export --since 2026-11-01 > articles.jsonl
+    """
+    from kb.db import open_db
+    from kb.export import iter_export
+
+    db = open_db(db_path, create=False)
+    for record in iter_export(db, since=since, topic=topic):
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@cli.command()
+@db_option
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+@friendly_errors
+def serve(db_path: str, config_name: str | None, host: str, port: int) -> None:
+    """Serve the knowledge base with Datasette and the project's configuration."""
+    from kb.serve import run_datasette
+
+    run_datasette(db_path, host=host, port=port)
+
+
+@cli.command()
+@db_option
+@config_option
+@click.option("--week", metavar="YYYY-Www", help="ISO week (default: the last full week).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write .eml and .html.")
+@click.option("--send", is_flag=True, help="Mail it over SMTP, once per subscriber and week.")
+@friendly_errors
+def digest(db_path: str, config_name: str | None, week: str | None, out_dir: str | None,
+           send: bool) -> None:
+    """Render (and with --send, mail) the weekly digest for every subscriber."""
+    not_yet("the weekly digest", "see the digest issue")
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage digest subscribers (kept in a private database Datasette never serves)."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@db_option
+@click.option("--topic", "topics", multiple=True)
+@click.option("--vendor", "vendors", multiple=True)
+@friendly_errors
+def subscribers_add(email: str, db_path: str, topics: tuple[str, ...],
+                    vendors: tuple[str, ...]) -> None:
+    """Add a subscriber."""
+    not_yet("subscribers", "see the digest issue")
+
+
+@subscribers.command("list")
+@db_option
+@friendly_errors
+def subscribers_list(db_path: str) -> None:
+    """List subscribers."""
+    not_yet("subscribers", "see the digest issue")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@db_option
+@friendly_errors
+def subscribers_remove(email: str, db_path: str) -> None:
+    """Remove a subscriber."""
+    not_yet("subscribers", "see the digest issue")
+
+
+@cli.command("eval")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--aeb", "aeb_dir", type=click.Path(), default=None,
+              help="Instead: score extraction on the article-extraction benchmark in this folder.")
+@quiet_option
+@friendly_errors
+def eval_command(db_path: str, as_json: bool, aeb_dir: str | None, quiet: bool) -> None:
+    """Measure extraction, tagging, funding, stories and search against labels."""
+    if aeb_dir:
+        from kb.aeb import run_aeb
+
+        result = run_aeb(aeb_dir, quiet=quiet)
+        click.echo(json.dumps(result, indent=2) if as_json else _aeb_table(result))
+        return
+    not_yet("evaluation on the sample corpus", "see the sample corpus issue")
+
+
+def _aeb_table(result: dict[str, Any]) -> str:
+    lines = [f"{'extractor':<28} {'precision':>9} {'recall':>7} {'F1':>6} {'empty':>6}"]
+    for name, row in result["scores"].items():
+        lines.append(f"{name:<28} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                     f"{row['f1']:>6.3f} {row['empty']:>6}")
+    lines.append(f"{result['pages']} pages; crawl {result['crawl_seconds']:.1f} s "
+                 f"({result['pages_per_second']:.1f} pages/s)")
+    return "\n".join(lines)
+
+
+@cli.command()
+@db_option
+@config_option
+@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
+@click.option("--print-cron", is_flag=True, help="Print equivalent crontab lines instead.")
+@friendly_errors
+def schedule(db_path: str, config_name: str | None, once: bool, print_cron: bool) -> None:
+    """Run the configured schedule (crawls, enrichment, the weekly digest) in the foreground."""
+    not_yet("the scheduler", "see the scheduling issue")
+
+
+@cli.command()
+@db_option
+@friendly_errors
+def sources(db_path: str) -> None:
+    """List sources with their health: last status, failures, 304 rate, extraction success."""
+    from kb.db import open_db
+    from kb.health import source_rows
+
+    rows = source_rows(open_db(db_path, create=False))
+    click.echo(f"{'source':<24} {'status':<13} {'fails':>5} {'304%':>5} {'extract%':>8}  last error")
+    for r in rows:
+        click.echo(f"{r['id'][:24]:<24} {r['last_status'] or '-':<13} {r['consecutive_failures']:>5} "
+                   f"{r['not_modified_pct']:>5} {r['extract_pct']:>8}  {r['last_error'] or ''}")
+
+
+@cli.group()
+def sample() -> None:
+    """The bundled fictional sample corpus (offline demo and labelled evaluation set)."""
+
+
+@sample.command("serve")
+@click.option("--port", default=8765, show_default=True, type=int)
+@friendly_errors
+def sample_serve(port: int) -> None:
+    """Serve the sample outlets' feeds and pages on 127.0.0.1 until interrupted."""
+    from kb.sample import serve_forever
+
+    serve_forever(port=port)
+
+
+@sample.command("crawl")
+@db_option
+@click.option("--port", default=8765, show_default=True, type=int,
+              help="Port to serve the sample site on while crawling (the demo config uses 8765).")
+@quiet_option
+@friendly_errors
+def sample_crawl(db_path: str, port: int, quiet: bool) -> None:
+    """Serve the sample site on 127.0.0.1 and crawl it into the database (what make demo runs)."""
+    from pathlib import Path
+
+    from kb.crawl import run_crawl, summary_line
+    from kb.lock import run_lock
+    from kb.sample import sample_config, serve_sample
+
+    setup_logging(quiet)
+    with run_lock(db_path), serve_sample(Path(".cache") / "sample-site", port) as base:
+        run = run_crawl(db_path, sample_config(base), quiet=quiet)
+    click.echo(f"crawl #{run['id']}: {summary_line(run)}")
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cli()

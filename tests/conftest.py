@@ -1,0 +1,136 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1 and a way to run the real `kb` command."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Route:
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    conditional: bool = True
+
+
+class FixtureServer:
+    """Serves routes that tests can change between requests; answers conditional GETs."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: list[tuple[str, int]] = []
+        self.last_modified = formatdate(1_700_000_000, usegmt=True)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
+                if route is None:
+                    route = Route(b"not found", status=404, content_type="text/plain")
+                etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
+                if route.conditional and route.status == 200 and (
+                    self.headers.get("If-None-Match") == etag
+                ):
+                    server.hits.append((self.path.split("?")[0], 304))
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                server.hits.append((self.path.split("?")[0], route.status))
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                self.send_header("Content-Length", str(len(route.body)))
+                if route.conditional:
+                    self.send_header("ETag", etag)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(route.body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def add(self, path: str, body: str | bytes, **kwargs: Any) -> str:
+        self.routes[path] = Route(body.encode() if isinstance(body, str) else body, **kwargs)
+        return self.base + path
+
+    def fetched(self, path: str, status: int = 200) -> int:
+        return sum(1 for p, s in self.hits if p == path and s == status)
+
+
+@pytest.fixture
+def server() -> Iterator[FixtureServer]:
+    srv = FixtureServer()
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def run_kb(*args: str, check: bool = False, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run the real `kb` command in a child process (Scrapy's reactor runs once per process)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"}
+    env.pop("KB_DB", None)
+    env.pop("KB_CONFIG", None)
+    proc = subprocess.run([sys.executable, "-m", "kb", *args], capture_output=True, text=True,
+                          env=env, timeout=kwargs.pop("timeout", 240), **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kb {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def article_html(title: str, paragraphs: list[str], *, lang: str = "en",
+                 date: str = "2026-10-01") -> str:
+    """A realistic page: navigation, cookie banner, the article, related links, footer."""
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">
+<title>{title} | Test Outlet</title></head><body>
+<div class="cookie">We use cookies. <button>Accept</button></div>
+<nav><a href="/">Home</a> <a href="/ai">AI</a> <a href="/policy">Policy</a></nav>
+<main><article><h1>{title}</h1><p class="byline">By Ada Writer,
+<time datetime="{date}T09:00:00+00:00">{date}</time></p>{body}</article>
+<aside><h3>Related</h3><ul><li><a href="/x">Another story</a></li></ul></aside></main>
+<footer>Copyright Test Outlet. Newsletter: sign up now.</footer></body></html>"""
+
+
+LOREM = [
+    "The European Commission set out on Tuesday how providers of general-purpose AI models "
+    "should document their training data, a step that several vendors had lobbied to soften.",
+    "Officials said the guidance would apply from next August and that national market "
+    "surveillance authorities would coordinate enforcement through the new AI Office in Brussels.",
+    "Industry groups welcomed the clarity but warned that smaller model makers could struggle "
+    "with the reporting burden, and asked for templates that keep trade secrets protected.",
+]
+
+
+def rss2(base: str, items: list[dict[str, str]], title: str = "Test feed") -> str:
+    entries = "".join(
+        f"<item><title>{i['title']}</title><link>{i['link']}</link>"
+        f"<guid>{i.get('guid', i['link'])}</guid>"
+        f"<pubDate>{i.get('date', 'Thu, 01 Oct 2026 09:00:00 GMT')}</pubDate>"
+        f"<description>{i.get('summary', 'A one-line summary.')}</description></item>"
+        for i in items
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>{title}</title><link>{base}/</link><description>t</description>"
+            f"{entries}</channel></rss>")
