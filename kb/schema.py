@@ -159,7 +159,7 @@ def ensure_shape(db: Database) -> None:
 
 @migration
 def m002_enrichment(db: Database) -> None:
-    db["embedding_models"].create({"name": str, "dim": int}, pk="name")
+    db["embedding_models"].create({"role": str, "name": str, "dim": int}, pk="role")
     db["embeddings"].create(
         {"article_id": int, "passage": int, "model": str, "vector": bytes},
         pk=("article_id", "passage", "model"),

@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlite_utils.db import Database
 
-from kb.embed import DEFAULT_MODEL, Embedder, get_embedder
+from kb.embed import Embedder, get_embedder, model_for
 from kb.errors import KbError
+from kb.lang import guess_language
 from kb.vectors import load_index
 
 MODES = ("keyword", "semantic", "hybrid")
@@ -19,6 +20,11 @@ MAX_TERMS = 24
 TITLE_WEIGHT, SUMMARY_WEIGHT, TEXT_WEIGHT = 4.0, 1.5, 1.0
 RRF_K = 60
 CANDIDATES = 100
+# Fusion weights (keyword, English model, multilingual model). An English query leans on BM25 and
+# MiniLM; a French or German one on the multilingual model, since its words rarely occur in the
+# English articles that answer it. Measured in docs/search.md.
+ENGLISH_WEIGHTS = (1.0, 1.0, 0.5)
+OTHER_LANGUAGE_WEIGHTS = (0.3, 0.0, 1.0)
 MARK_START, MARK_END = "\x02", "\x03"
 STOPWORDS = frozenset("""a an and are as at be by for from has have how in is it its of on or that the
 their this to was were what which who why will with le la les de des du et en un une der die das und
@@ -120,6 +126,7 @@ def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> li
 
 def semantic_ranking(db: Database, text: str, filters: Filters, limit: int,
                      embedder: Embedder) -> list[tuple[int, float]]:
+    """Articles by their best passage's cosine similarity under one model."""
     index = load_index(db, embedder.name)
     allowed = None
     if filters.active():
@@ -127,6 +134,18 @@ def semantic_ranking(db: Database, text: str, filters: Filters, limit: int,
         allowed = {r[0] for r in db.execute(f"select a.id from articles a where {where}", params)}
     vector = embedder.encode([text[:MAX_QUERY_CHARS]])[0]
     return index.search(vector, limit=limit, allowed=allowed)
+
+
+def _embedders(db: Database, given: dict[str, Embedder] | None) -> dict[str, Embedder]:
+    """The embedder of each role that has vectors in this database (given ones take precedence)."""
+    out = {}
+    for role in ("primary", "multilingual"):
+        model = model_for(db, role)
+        if given and role in given:
+            out[role] = given[role]
+        elif model:
+            out[role] = get_embedder(model)
+    return out
 
 
 def fuse(rankings: list[list[tuple[int, float]]], *, k: int = RRF_K,
@@ -140,7 +159,8 @@ def fuse(rankings: list[list[tuple[int, float]]], *, k: int = RRF_K,
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def rank(db: Database, query: Query, *, embedder: Embedder | None = None) -> list[tuple[int, float]]:
+def rank(db: Database, query: Query, *,
+         embedders: dict[str, Embedder] | None = None) -> list[tuple[int, float]]:
     """Article ids and scores, best first."""
     text = " ".join(query.text.split())
     if not text:
@@ -149,22 +169,31 @@ def rank(db: Database, query: Query, *, embedder: Embedder | None = None) -> lis
         raise SearchError(f"unknown mode {query.mode!r} (use keyword, semantic or hybrid)")
     if query.mode == "keyword":
         return keyword_ranking(db, text, query.filters, query.limit)
-    embedder = embedder or get_embedder(current_model(db))
-    semantic = semantic_ranking(db, text, query.filters, max(query.limit, CANDIDATES), embedder)
-    if query.mode == "semantic":
-        return semantic[:query.limit]
-    keyword = keyword_ranking(db, text, query.filters, CANDIDATES)
-    return fuse([keyword, semantic])[:query.limit]
+    models = _embedders(db, embedders)
+    if not models:
+        raise SearchError("no embeddings yet: run 'kb enrich' first, or use --mode keyword")
+    depth = max(query.limit, CANDIDATES)
+    english = guess_language(text) in (None, "en")
+    w_kw, w_primary, w_multi = ENGLISH_WEIGHTS if english else OTHER_LANGUAGE_WEIGHTS
+    if "multilingual" not in models:
+        w_primary = w_primary or 1.0
+    rankings, weights = [], []
+    for role, weight in (("primary", w_primary), ("multilingual", w_multi)):
+        if role in models and weight:
+            rankings.append(semantic_ranking(db, text, query.filters, depth, models[role]))
+            weights.append(weight)
+    if query.mode == "hybrid":
+        rankings.append(keyword_ranking(db, text, query.filters, CANDIDATES))
+        weights.append(w_kw)
+    if len(rankings) == 1:
+        return rankings[0][:query.limit]
+    return fuse(rankings, weights=weights)[:query.limit]
 
 
-def current_model(db: Database) -> str:
-    row = next(db["embedding_models"].rows, None) if db["embedding_models"].exists() else None
-    return row["name"] if row else DEFAULT_MODEL
-
-
-def search(db: Database, query: Query, *, embedder: Embedder | None = None) -> list[dict[str, Any]]:
+def search(db: Database, query: Query, *,
+           embedders: dict[str, Embedder] | None = None) -> list[dict[str, Any]]:
     """Ranked results with what a reader needs: title, date, source, snippet, summary, topics."""
-    ranked = rank(db, query, embedder=embedder)
+    ranked = rank(db, query, embedders=embedders)
     return [describe(db, aid, score, query.text) for aid, score in ranked]
 
 

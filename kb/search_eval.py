@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from sqlite_utils.db import Database
 
-from kb.embed import get_embedder
+from kb.embed import DEFAULT_MODEL, get_embedder, model_for
 from kb.metrics import ndcg_at, recall_at
-from kb.search import Query, current_model, fuse, rank
+from kb.search import Query, fuse, rank
 
 DEPTH = 20
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -50,7 +50,7 @@ def score_search(db: Database, ids: dict[int, str], queries: list[dict[str, Any]
     """nDCG@10 and recall@20 per mode, ours and baseline, averaged over the labelled queries."""
     if not queries or not db["embeddings"].exists() or not db["embeddings"].count:
         return None
-    embedder = get_embedder(current_model(db))
+    embedder = get_embedder(model_for(db, 'primary') or DEFAULT_MODEL)
     baseline = BaselineSemantic(db, embedder)
     runs: dict[str, list[tuple[float, float]]] = {}
     by_kind: dict[str, dict[str, list[float]]] = {}
@@ -64,7 +64,7 @@ def score_search(db: Database, ids: dict[int, str], queries: list[dict[str, Any]
 
     for q in queries:
         for mode in ("keyword", "semantic", "hybrid"):
-            record(mode, rank(db, Query(text=q["query"], mode=mode, limit=DEPTH), embedder=embedder), q)
+            record(mode, rank(db, Query(text=q["query"], mode=mode, limit=DEPTH)), q)
         kw, sem = _baseline_keyword(db, q["query"]), baseline.rank(q["query"])
         record("baseline_keyword", kw, q)
         record("baseline_semantic", sem, q)
