@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import os
@@ -282,53 +283,6 @@ def serve(db_path: str, config_name: str | None, host: str, port: int) -> None:
     run_datasette(db_path, host=host, port=port)
 
 
-@cli.command()
-@db_option
-@config_option
-@click.option("--week", metavar="YYYY-Www", help="ISO week (default: the last full week).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write .eml and .html.")
-@click.option("--send", is_flag=True, help="Mail it over SMTP, once per subscriber and week.")
-@friendly_errors
-def digest(db_path: str, config_name: str | None, week: str | None, out_dir: str | None,
-           send: bool) -> None:
-    """Render (and with --send, mail) the weekly digest for every subscriber."""
-    not_yet("the weekly digest", "see the digest issue")
-
-
-@cli.group()
-def subscribers() -> None:
-    """Manage digest subscribers (kept in a private database Datasette never serves)."""
-
-
-@subscribers.command("add")
-@click.argument("email")
-@db_option
-@click.option("--topic", "topics", multiple=True)
-@click.option("--vendor", "vendors", multiple=True)
-@friendly_errors
-def subscribers_add(email: str, db_path: str, topics: tuple[str, ...],
-                    vendors: tuple[str, ...]) -> None:
-    """Add a subscriber."""
-    not_yet("subscribers", "see the digest issue")
-
-
-@subscribers.command("list")
-@db_option
-@friendly_errors
-def subscribers_list(db_path: str) -> None:
-    """List subscribers."""
-    not_yet("subscribers", "see the digest issue")
-
-
-@subscribers.command("remove")
-@click.argument("email")
-@db_option
-@friendly_errors
-def subscribers_remove(email: str, db_path: str) -> None:
-    """Remove a subscriber."""
-    not_yet("subscribers", "see the digest issue")
-
-
 @cli.command("eval")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Score this already-crawled database instead of crawling the corpus afresh.")
@@ -386,17 +340,6 @@ def train_topics(db_path: str | None, quiet: bool) -> None:
 
 @cli.command()
 @db_option
-@config_option
-@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
-@click.option("--print-cron", is_flag=True, help="Print equivalent crontab lines instead.")
-@friendly_errors
-def schedule(db_path: str, config_name: str | None, once: bool, print_cron: bool) -> None:
-    """Run the configured schedule (crawls, enrichment, the weekly digest) in the foreground."""
-    not_yet("the scheduler", "see the scheduling issue")
-
-
-@cli.command()
-@db_option
 @friendly_errors
 def sources(db_path: str) -> None:
     """List sources with their health: last status, failures, 304 rate, extraction success."""
@@ -443,6 +386,12 @@ def sample_crawl(db_path: str, port: int, quiet: bool) -> None:
     with run_lock(db_path), serve_sample(Path(".cache") / "sample-site", port) as base:
         run = run_crawl(db_path, sample_config(base), quiet=quiet)
     click.echo(f"crawl #{run['id']}: {summary_line(run)}")
+
+
+# Commands that live in their own modules (they add themselves to `cli` on import).
+COMMAND_MODULES: tuple[str, ...] = ("kb.cli_digest",)
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module)
 
 
 def main() -> None:  # pragma: no cover

@@ -335,6 +335,10 @@ _LETTER_RE = re.compile(r"[^\W\d_]{3}")
 _DIGIT_RE = re.compile(r"\d")
 
 
+# the funding cue nearest an amount: (distance in characters, match, 'raise' | 'debt' | 'acquisition')
+_Cue = tuple[int, re.Match[str] | None, str]
+
+
 def _last_match(regex: re.Pattern[str], text: str, lo: int, hi: int) -> re.Match[str] | None:
     last = None
     for last in regex.finditer(text, lo, hi):  # noqa: B007 - keep the final match
@@ -361,9 +365,6 @@ def _cue(sent: str, a: _Amount, lo: int, hi: int) -> _Cue:
         if m is not None and dist < best[0]:
             best = (dist, m, label)
     return best
-
-
-_Cue = tuple[int, "re.Match[str] | None", str]
 
 
 def _role(

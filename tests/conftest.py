@@ -134,3 +134,29 @@ def rss2(base: str, items: list[dict[str, str]], title: str = "Test feed") -> st
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
             f"<title>{title}</title><link>{base}/</link><description>t</description>"
             f"{entries}</channel></rss>")
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample corpus crawled through the real crawl and fully enriched, built once per session.
+
+    Read-only for tests: copy it (see ``demo_db_copy``) before writing.
+    """
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    run_kb("sample", "crawl", "--db", str(path), "--port", "0", "-q", check=True)
+    run_kb("enrich", "--db", str(path), "-q", check=True, timeout=900)
+    return path
+
+
+@pytest.fixture
+def demo_db_copy(demo_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the enriched demo database that a test may change."""
+    import sqlite3
+
+    target = tmp_path / "demo.db"
+    source = sqlite3.connect(demo_db)
+    dest = sqlite3.connect(target)
+    source.backup(dest)
+    source.close()
+    dest.close()
+    return target
