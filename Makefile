@@ -46,7 +46,7 @@ bench: install
 	$(PY) bench/run.py $(ARGS)
 
 docs: install
-	$(PY) -m cogapp -r README.md 2>/dev/null || $(PY) bench/../scripts/update_readme.py
+	$(VENV)/bin/cog -r README.md
 
 clean:
 	rm -rf .cache build *.egg-info .pytest_cache $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_DB).lock

@@ -368,6 +368,15 @@ def sample_serve(port: int) -> None:
     serve_forever(port=port)
 
 
+@sample.command("labels")
+@friendly_errors
+def sample_labels() -> None:
+    """Rebuild sample/labels.json (the gold labels in one file) from the corpus sources."""
+    from kb.sample import write_labels
+
+    click.echo(f"wrote {write_labels()}")
+
+
 @sample.command("crawl")
 @db_option
 @click.option("--port", default=8765, show_default=True, type=int,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 from sqlite_utils.db import Database, NotFoundError
+from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as sqlite-utils uses
 
 from kb.errors import DatabaseError
 from kb.schema import migrate

@@ -331,8 +331,16 @@ _AI_RE = re.compile(
     r"\b(?:image|video|speech|audio|voice|open|reasoning|coding|AI|large) models?\b|model repositor"
 )
 _LEFT, _RIGHT = 160, 100
-_LETTER_RE = re.compile(r"[^\W\d_]{3}")
 _DIGIT_RE = re.compile(r"\d")
+# a fast substring screen: every cue of _RAISE_RE, _DEBT_RE, _ACQ_RE and _VAL_RE contains one of these
+_CUE_STEMS = _words(
+    """rais fund secur clos land bag collect pull took put inject invest back financ finanz round placement
+    equity share stock stake capital kapital secondary tender lev lèv tour augmentation fonds sammel
+    eingeworben wirbt runde erhält beteiligung series serie série seed amorçage debt loan credit revolving
+    notes bond lender prêt emprunt dette kredit darlehen acqui buy bought purchas take rachat rachè rachet
+    übernahme übernimmt übernommen übernehmen kauf valu price valoris bewert"""
+)
+_LETTER_RE = re.compile(r"[^\W\d_]{3}")
 
 
 # the funding cue nearest an amount: (distance in characters, match, 'raise' | 'debt' | 'acquisition')
@@ -601,14 +609,21 @@ class _Article:
     text: str
     lang: str
     vendors: VendorFinder | None
-    known: tuple[str, ...] = ()
     sentences: list[tuple[int, int]] = field(default_factory=list)
     drafts: list[_Draft] = field(default_factory=list)
     _lower_words: set[str] | None = None
     _vendor_cache: dict[str, list[str]] = field(default_factory=dict)
     _mentions: dict[int, list[_Cand]] = field(default_factory=dict)
     _ai: bool | None = None
+    _known: tuple[str, ...] | None = None
     _capitalised: dict[str, int] | None = None
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        """Vendors named anywhere in the text, or without a finder its multi-word names (on demand)."""
+        if self._known is None:
+            self._known = tuple(self.vendors_in(self.text)) if self.vendors else _article_names(self.text)
+        return self._known
 
     @property
     def ai(self) -> bool:
@@ -875,7 +890,10 @@ def _orphan_target(art: _Article, idx: int) -> _Draft | None:
 def _sentence_events(art: _Article, idx: int) -> None:
     s, e = art.sentences[idx]
     sent = art.text[s:e]
-    if not _LETTER_RE.search(sent) or not _DIGIT_RE.search(sent):
+    if not (_DIGIT_RE.search(sent) and _LETTER_RE.search(sent)):
+        return
+    low = sent.lower()
+    if not any(stem in low for stem in _CUE_STEMS):
         return
     amounts = _drop_conversions(sent, _find_amounts(sent, art.lang))
     drafts: list[_Draft] = []
@@ -943,7 +961,6 @@ def extract_funding(
     if not text or not text.strip():
         return []
     art = _Article(text=text, lang=lang or _guess_lang(text), vendors=vendors)
-    art.known = tuple(art.vendors_in(text)) if vendors else _article_names(text)
     art.sentences = _split_sentences(text)
     for idx in range(len(art.sentences)):
         _sentence_events(art, idx)

@@ -92,6 +92,30 @@ def load_queries(sample_dir: Path = SAMPLE_DIR) -> list[dict[str, Any]]:
     return queries
 
 
+def labels_document(sample_dir: Path = SAMPLE_DIR) -> dict[str, Any]:
+    """Every article's gold labels and body, keyed by article id, plus the search judgments."""
+    outlets = {o["slug"]: o for o in load_outlets(sample_dir)}
+    return {
+        "about": "Gold labels of the fictional aiwatch sample corpus; built from sample/articles/*.yaml "
+                 "and sample/queries/*.yaml by `kb sample labels`.",
+        "articles": {
+            a["id"]: {"path": "/" + article_path(a), "outlet": a["outlet"],
+                      "lang": outlets[a["outlet"]]["lang"], "published": a["published"],
+                      "title": a["title"], "story": a["story"], **a["labels"],
+                      "body": "\n\n".join(paragraphs(a["body"]))}
+            for a in load_articles(sample_dir)
+        },
+        "queries": load_queries(sample_dir),
+    }
+
+
+def write_labels(sample_dir: Path = SAMPLE_DIR) -> Path:
+    path = sample_dir / "labels.json"
+    path.write_text(json.dumps(labels_document(sample_dir), ensure_ascii=False, indent=1) + "\n",
+                    encoding="utf-8")
+    return path
+
+
 def paragraphs(body: str) -> list[str]:
     return [" ".join(p.split()) for p in body.strip().split("\n\n") if p.strip()]
 

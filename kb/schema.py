@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from sqlite_utils.db import Database
+from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as sqlite-utils uses
 
 from kb.errors import DatabaseError
 from kb.timeutil import utcnow

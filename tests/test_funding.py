@@ -1,0 +1,391 @@
+"""Unit tests for kb.funding on invented sentences (the labelled sample corpus is the evaluation set)."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+import pytest
+
+from kb.funding import RULES_VERSION, FundingEvent, extract_funding, parse_amount
+
+GAZETTEER = {
+    "Mistral": "Mistral AI",
+    "Mistral AI": "Mistral AI",
+    "Anthropic": "Anthropic",
+    "OpenAI": "OpenAI",
+    "Nvidia": "Nvidia",
+    "Microsoft": "Microsoft",
+    "Amazon": "Amazon",
+    "AWS": "Amazon",
+    "Meta": "Meta",
+    "SAP": "SAP",
+}
+
+
+def vendors(text: str) -> list[str]:
+    """A tiny gazetteer matcher standing in for the real one: canonical names found in `text`."""
+    found: list[str] = []
+    for alias, canonical in GAZETTEER.items():
+        if re.search(rf"(?<!\w){re.escape(alias)}(?!\w)", text) and canonical not in found:
+            found.append(canonical)
+    return found
+
+
+def one(text: str, **kwargs: object) -> FundingEvent:
+    events = extract_funding(text, **kwargs)  # type: ignore[arg-type]
+    assert len(events) == 1, events
+    return events[0]
+
+
+# --------------------------------------------------------------------------------------------- amounts
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("€3.5bn", (3.5e9, "EUR")),
+        ("$2 billion", (2e9, "USD")),
+        ("US$600 million", (6e8, "USD")),
+        ("£40m", (4e7, "GBP")),
+        ("1,7 milliard d'euros", (1.7e9, "EUR")),
+        ("2 Mrd. Euro", (2e9, "EUR")),
+        ("500 Millionen Euro", (5e8, "EUR")),
+        ("120 millions de dollars", (1.2e8, "USD")),
+        ("¥20bn", (2e10, "JPY")),
+        ("₹1,800 crore", (1.8e10, "INR")),
+        ("C$1.4bn", (1.4e9, "CAD")),
+        ("CHF 50 million", (5e7, "CHF")),
+        ("SEK 200m", (2e8, "SEK")),
+        ("3,5 milliards d'euros", (3.5e9, "EUR")),
+        ("12 Mrd. Euro", (1.2e10, "EUR")),
+        ("a fee of 7 billion won", (7e9, "KRW")),
+        ("8 billion yuan", (8e9, "CNY")),
+        ("AED 2.5 billion", (2.5e9, "AED")),
+        ("€1,250,000", (1.25e6, "EUR")),
+    ],
+)
+def test_parse_amount_formats(text: str, expected: tuple[float, str]) -> None:
+    value, currency = parse_amount(text) or (0.0, "")
+    assert value == pytest.approx(expected[0])
+    assert currency == expected[1]
+
+
+@pytest.mark.parametrize("text", ["", "no money here", "A$5bn", "HK$3bn", "in 2025", "42 per cent"])
+def test_parse_amount_rejects_unsupported(text: str) -> None:
+    assert parse_amount(text) is None
+
+
+def test_rules_version_is_a_string() -> None:
+    assert isinstance(RULES_VERSION, str) and RULES_VERSION
+
+
+# --------------------------------------------------------------------------------------------- kinds
+
+CONTEXT = " The AI company trains large language models on its own GPU cluster."
+
+
+@pytest.mark.parametrize(
+    ("text", "company", "amount", "currency", "kind"),
+    [
+        (
+            "Corvid Labs, a Dublin developer of AI agents, has raised €420m in debt and equity this year.",
+            "Corvid Labs",
+            4.2e8,
+            "EUR",
+            "mixed",
+        ),
+        (
+            "Tensorgrid has secured a $750m credit facility from a syndicate of banks to buy GPUs.",
+            "Tensorgrid",
+            7.5e8,
+            "USD",
+            "debt",
+        ),
+        (
+            "Halcyon Robotics closed a £60m term loan on Friday, the start-up said.",
+            "Halcyon Robotics",
+            6e7,
+            "GBP",
+            "debt",
+        ),
+        (
+            "Employees of Anthropic will be able to sell up to $3bn of shares in a tender offer.",
+            "Anthropic",
+            3e9,
+            "USD",
+            "valuation-only",
+        ),
+        (
+            "Nvidia has agreed to acquire Synthwave AI, a Paris-based inference start-up, for $900m.",
+            "Synthwave AI",
+            9e8,
+            "USD",
+            "acquisition",
+        ),
+        (
+            "Lumora AI raised $45 million from Index Ventures and Accel to build speech models.",
+            "Lumora AI",
+            4.5e7,
+            "USD",
+            "equity",
+        ),
+    ],
+)
+def test_kinds(text: str, company: str, amount: float, currency: str, kind: str) -> None:
+    event = one(text + CONTEXT, vendors=vendors)
+    assert (event.company, event.amount, event.currency, event.kind) == (company, amount, currency, kind)
+
+
+def test_passive_acquisition_names_the_company_bought() -> None:
+    event = one("Quillfeather was acquired by SAP for €350 million in cash." + CONTEXT, vendors=vendors)
+    assert (event.company, event.kind, event.amount) == ("Quillfeather", "acquisition", 3.5e8)
+
+
+def test_sentence_is_kept() -> None:
+    event = one("Lumora AI raised $45 million to build speech models." + CONTEXT)
+    assert event.sentence == "Lumora AI raised $45 million to build speech models."
+
+
+# --------------------------------------------------------------------------------------------- valuations
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "valuation"),
+    [
+        (
+            "Qubitline is in talks to raise €2bn at a €15bn valuation, people familiar with the plans said.",
+            2e9,
+            1.5e10,
+        ),
+        ("Qubitline raised $500 million in a round that values the start-up at $6 billion.", 5e8, 6e9),
+        (
+            "Qubitline, which was valued at $900m when it raised $120m last spring, builds AI chips.",
+            1.2e8,
+            9e8,
+        ),
+        ("Qubitline raised $300m at a post-money valuation of $2.5bn.", 3e8, 2.5e9),
+        ("Qubitline raised $300m at $2.5bn, the company said.", 3e8, 2.5e9),
+    ],
+)
+def test_valuation_attaches_to_the_raise(text: str, amount: float, valuation: float) -> None:
+    event = one(text + CONTEXT)
+    assert (event.company, event.amount, event.valuation) == ("Qubitline", amount, valuation)
+
+
+def test_valuation_in_the_next_sentence() -> None:
+    text = "Brightforge AI has raised $300m in new funding. The round values the AI company at $2.5bn."
+    event = one(text)
+    assert (event.company, event.amount, event.valuation) == ("Brightforge AI", 3e8, 2.5e9)
+
+
+def test_valuation_of_a_contract_is_not_a_company_valuation() -> None:
+    text = (
+        "Brightforge AI has raised $300m in new funding. Its cloud agreement with Amazon is valued at $4bn."
+        + CONTEXT
+    )
+    event = one(text, vendors=vendors)
+    assert event.valuation is None
+
+
+# --------------------------------------------------------------------------------------------- rounds
+
+
+@pytest.mark.parametrize(
+    ("text", "round_name"),
+    [
+        ("Kestrel Labs raised $12m in a seed round to build open models.", "seed"),
+        ("Kestrel Labs closed a $80 million Series C led by a growth fund.", "Series C"),
+        ("Kestrel Labs raised $30m in its Series A round.", "Series A"),
+        ("Kestrel Labs raised $4m in a pre-seed round.", "pre-seed"),
+        ("Kestrel Labs raised $20m in new funding.", None),
+    ],
+)
+def test_round_names(text: str, round_name: str | None) -> None:
+    assert one(text + CONTEXT).round == round_name
+
+
+def test_earlier_round_mentioned_in_passing_is_an_event() -> None:
+    text = (
+        "Kestrel Labs has raised $90m in a Series B round. It comes a year after the AI start-up's "
+        "$15m Series A, which was led by a Berlin fund."
+    )
+    events = extract_funding(text + CONTEXT)
+    assert [(e.company, e.amount, e.round) for e in events] == [
+        ("Kestrel Labs", 9e7, "Series B"),
+        ("Kestrel Labs", 1.5e7, "Series A"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------- languages
+
+
+def test_french_sentence() -> None:
+    text = (
+        "La start-up bordelaise Vectorine a levé 30 millions d'euros lors d'une série A, ce qui la valorise "
+        "à 200 millions d'euros. Elle développe des modèles d'intelligence artificielle pour l'industrie."
+    )
+    event = one(text, lang="fr")
+    assert (event.company, event.amount, event.currency, event.round, event.valuation) == (
+        "Vectorine",
+        3e7,
+        "EUR",
+        "Series A",
+        2e8,
+    )
+
+
+def test_german_sentence() -> None:
+    text = (
+        "Das Hamburger KI-Start-up Tiefblick hat in einer Series-A-Finanzierungsrunde 25 Millionen Euro "
+        "eingesammelt. Die Bewertung liegt nun bei 1,5 Mrd. Euro. Tiefblick entwickelt KI-Modelle."
+    )
+    event = one(text, lang="de")
+    assert (event.company, event.amount, event.currency, event.round, event.valuation) == (
+        "Tiefblick",
+        2.5e7,
+        "EUR",
+        "Series A",
+        1.5e9,
+    )
+
+
+def test_german_acquisition() -> None:
+    text = "SAP übernimmt das KI-Start-up Lernwerk für 90 Mio. Euro. Lernwerk entwickelt KI-Modelle."
+    event = one(text, vendors=vendors)
+    assert (event.company, event.kind, event.amount) == ("Lernwerk", "acquisition", 9e7)
+
+
+def test_language_is_guessed() -> None:
+    text = "La société Vectorine a levé 12 millions d'euros auprès de fonds. Elle conçoit des modèles d'IA."
+    assert one(text).amount == 1.2e7
+
+
+# --------------------------------------------------------------------------------------------- companies
+
+
+def test_vendor_alias_resolves_to_the_canonical_name() -> None:
+    text = "Mistral is in talks to raise €1bn from sovereign wealth funds in the Gulf." + CONTEXT
+    assert one(text, vendors=vendors).company == "Mistral AI"
+
+
+def test_investor_is_not_the_company() -> None:
+    text = "Corvid Labs raised $200m in a round led by Nvidia, with participation from Microsoft." + CONTEXT
+    assert one(text, vendors=vendors).company == "Corvid Labs"
+
+
+def test_pronoun_refers_to_the_company_named_before() -> None:
+    text = (
+        "Corvid Labs builds AI agents for insurers. The company has raised $200m in a Series B round, "
+        "and Microsoft is among its customers."
+    )
+    assert one(text + CONTEXT, vendors=vendors).company == "Corvid Labs"
+
+
+def test_investment_in_a_company() -> None:
+    text = "Microsoft invested $1.2bn in Corvid Labs last year." + CONTEXT
+    assert one(text, vendors=vendors).company == "Corvid Labs"
+
+
+def test_amount_without_company_is_not_an_event() -> None:
+    assert extract_funding("The money, $40m in total, came from three funds." + CONTEXT) == []
+
+
+# --------------------------------------------------------------------------------------------- negatives
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Amazon will invest €8bn in data centres in Spain over the next five years." + CONTEXT,
+        "AWS plans to spend $25bn on new AI infrastructure in Texas." + CONTEXT,
+        "The European Commission fined Meta €800m for tying its messaging service to its network." + CONTEXT,
+        "Nvidia reported quarterly revenue of $46.7bn, ahead of analysts' estimates." + CONTEXT,
+        "The EU's €25bn AI Factories programme will co-fund supercomputers for start-ups." + CONTEXT,
+        "The government approved a ₹12,000 crore mission to subsidise compute for researchers." + CONTEXT,
+        "Spain sold €6bn of ten-year sovereign bonds on Tuesday as demand stayed strong." + CONTEXT,
+        "Brightloop raised its annual revenue forecast to $900m." + CONTEXT,
+        "Brightloop won a contract worth $300m to supply chatbots to hospitals." + CONTEXT,
+        "Brightloop bought $400m of Nvidia chips last quarter." + CONTEXT,
+        "Publishers are seeking damages of up to $150,000 per infringed work from the AI developer.",
+        "Sofaloop, a Berlin start-up that rents furniture, raised €40m in a Series B round.",
+    ],
+)
+def test_not_funding_events(text: str) -> None:
+    assert extract_funding(text, vendors=vendors) == []
+
+
+def test_conversion_in_brackets_is_not_a_second_event() -> None:
+    text = "Hoshino AI raised ¥30 billion (about $200 million) in a Series B round." + CONTEXT
+    event = one(text)
+    assert (event.amount, event.currency) == (3e10, "JPY")
+
+
+@pytest.mark.parametrize(
+    "text", ["Hoshino AI raised $5 in a crowdfunding round.", "Hoshino AI raised $3 trillion."]
+)
+def test_absurd_amounts_are_rejected(text: str) -> None:
+    assert extract_funding(text + CONTEXT) == []
+
+
+def test_duplicate_mentions_are_merged_keeping_the_richest() -> None:
+    text = (
+        "Corvid Labs has raised $200m. The funding round was a Series B, and Corvid Labs raised the $200m "
+        "at a valuation of $1.6bn." + CONTEXT
+    )
+    event = one(text)
+    assert (event.amount, event.round, event.valuation) == (2e8, "Series B", 1.6e9)
+
+
+# --------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n", "$", "€€€ 1,2,3 ... !!!", "." * 10_000])
+def test_degenerate_text(text: str) -> None:
+    assert extract_funding(text) == []
+
+
+def test_one_megabyte_of_numbers_and_currency_signs_is_fast() -> None:
+    rng = random.Random(7)
+    tokens = [
+        "€",
+        "$",
+        "£",
+        "¥",
+        "₹",
+        "C$",
+        "1",
+        "25",
+        "3,5",
+        "1.000",
+        ".",
+        ",",
+        " ",
+        "bn",
+        "m",
+        "Mrd.",
+        "\n",
+    ]
+    text = "".join(rng.choice(tokens) for _ in range(600_000))[:1_000_000]
+    started = time.perf_counter()
+    events = extract_funding(text, vendors=vendors)
+    assert time.perf_counter() - started < 2.0
+    assert isinstance(events, list)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "." * 1_000_000,
+        "The " * 250_000,
+        "Aa " * 300_000,
+        "9" * 1_000_000,
+        "$1," * 300_000,
+        "\n" + " " * 1_000_000,
+    ],
+)
+def test_pathological_megabyte_inputs_finish(text: str) -> None:
+    started = time.perf_counter()
+    assert extract_funding(text) == []
+    assert time.perf_counter() - started < 5.0

@@ -1,0 +1,59 @@
+import sqlite_utils
+from sqlite_utils.utils import sqlite3
+
+from kb.db import open_db, save_article
+from kb.schema import MIGRATIONS, applied_migrations, migrate, schema_version
+
+
+def article(url="https://example.com/a", text="Some text about AI."):
+    return {"url": url, "original_url": url, "title": "A", "text": text,
+            "fetched_at": "2026-10-01T00:00:00+00:00", "published_at": "2026-10-01T00:00:00+00:00"}
+
+
+def test_init_records_every_migration_and_is_safe_twice(tmp_path):
+    db = open_db(tmp_path / "kb.db")
+    assert applied_migrations(db) == [name for name, _ in MIGRATIONS]
+    assert schema_version(db) == len(MIGRATIONS)
+    assert migrate(db) == 0
+    assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_upgrade_from_the_first_schema_keeps_data(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    first_name, first = MIGRATIONS[0]
+    first(db)
+    db["schema_migrations"].insert({"name": first_name, "applied_at": "2026-01-01"})
+    db["articles"].insert({"url": "https://example.com/old", "title": "Old", "text": "kept"})
+    db.close()
+    upgraded = open_db(path)
+    assert applied_migrations(upgraded) == [name for name, _ in MIGRATIONS]
+    assert [r["title"] for r in upgraded["articles"].rows] == ["Old"]
+    hits = upgraded.execute("select rowid from articles_fts where articles_fts match 'kept'").fetchall()
+    assert len(hits) == 1
+
+
+def test_fts_follows_inserts_and_updates(tmp_path):
+    db = open_db(tmp_path / "kb.db")
+    assert save_article(db, article(text="Mistral raised money")) == "new"
+    assert save_article(db, article(text="Mistral raised debt")) == "updated"
+    found = db.execute("select rowid from articles_fts where articles_fts match 'debt'").fetchall()
+    gone = db.execute("select rowid from articles_fts where articles_fts match 'money'").fetchall()
+    assert len(found) == 1 and gone == []
+
+
+def test_unreadable_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    import pytest
+
+    from kb.errors import DatabaseError
+    with pytest.raises(DatabaseError, match="cannot open"):
+        open_db(path)
+
+
+def test_foreign_keys_are_enforced(tmp_path):
+    db = open_db(tmp_path / "kb.db")
+    import pytest
+    with pytest.raises(sqlite3.IntegrityError):  # the driver sqlite-utils uses
+        db["article_topics"].insert({"article_id": 999, "topic": "nope", "score": 1.0})
