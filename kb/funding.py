@@ -4,6 +4,19 @@ Pure functions, no database: `parse_amount` reads one money expression, `extract
 into sentences (English, French, German), finds amounts next to funding cues, attaches valuations,
 resolves the company and returns one `FundingEvent` per distinct (company, amount, currency).
 
+How an amount is read, in order:
+
+- a conversion right after another amount ('¥50bn (about $330m)') is dropped;
+- an amount next to a valuation phrase ('valued at', 'at a $20bn valuation', 'Bewertung von',
+  'valorisée à') is a valuation and goes to the nearest event of its sentence, else to the previous
+  sentence's event;
+- an amount whose nearest cue is a funding word (raise, round, loan, acquire, lève, eingesammelt ...)
+  rather than a word of revenue, fines, spending, public programmes or contracts is an event;
+- the company is the subject before the verb (vendors first, as the finder reports them), the company
+  bought for an acquisition, the company invested in for 'invested $1bn in X', or for 'it' and 'the
+  company' the most salient company of the preceding sentences. No company, no event; a company the
+  finder does not know must come from a text that is about AI.
+
 All regular expressions are linear: numbers are tokenised once, and every other pattern is matched
 anchored at a position or inside a bounded window around an amount.
 """
@@ -246,7 +259,8 @@ def _guess_lang(text: str) -> str:
 _I = re.IGNORECASE
 _RAISE_RE = re.compile(
     r"\b(?:rais(?:e|es|ed|ing)|fund-?rais\w*|secur(?:e|es|ed|ing)|clos(?:e|es|ed|ing)|land(?:s|ed)?|"
-    r"bag(?:s|ged)|collect(?:s|ed)|pull(?:s|ed) in|took in|put in|inject\w*|invest(?:s|ed|ing|ment|ments)?|"
+    r"bag(?:s|ged)|collect(?:s|ed)|pull(?:s|ed) in|took in|put in|inject\w*|pour(?:s|ed)|pump(?:s|ed)|"
+    r"invest(?:s|ed|ing|ment|ments)?|"
     r"backed|funding|financing|round|placement|equity|new shares|shares|stock|stake|capital increase|"
     r"share issue|secondary|tender offer|share sale|"
     r"l[eè]v(?:e|é|ée|ées|er|ant)|levée|tour de table|financement|augmentation de capital|placement privé|"
@@ -282,9 +296,9 @@ _NEG_RE = re.compile(
     r"capex|capital expenditure|expenditure|spend\w*|budget|programme|program|mission|scheme|grants?|"
     r"subsid\w+|outlay|allocation|costs?|prices?|market size|saving|savings|save|EU-backed|state-backed|"
     r"government-backed|federal|public money|taxpayers?|sovereign|treasur\w+|joint fund|fund|contracts?|"
-    r"agreements?|orders|bookings|backlog|"
+    r"agreements?|orders|bookings|backlog|buybacks?|repurchases?|dividends?|market value|market cap\w*|"
     r"chiffre d'affaires|amendes?|revenus?|bénéfices?|pertes?|subventions?|coûts?|dépenses|fonds commun|"
-    r"Gewinn\w*|Verlust\w*|Strafe\w*|Bußgeld\w*|Entlastung|Förder\w*)\b"
+    r"capitalisation boursière|Gewinn\w*|Verlust\w*|Strafe\w*|Bußgeld\w*|Entlastung|Förder\w*|Börsenwert)\b"
     r"|(?:umsatz|kosten)\b",
     _I,
 )
@@ -315,6 +329,13 @@ _INFRA_AFTER_RE = re.compile(
     _I,
 )
 _INVEST_VERB_RE = re.compile(r"invest(?:s|ed|ing)?$", _I)
+_INTO_RE = re.compile(r"\s*(?:in|into)\s+", _I)  # after 'invested $1bn', 'poured $1bn'
+_STAKE_IN_RE = re.compile(
+    r"\s*(?:of\s+)?(?:new\s+)?(?:investment|equity|capital)\s+(?:in|into)\s+"
+    r"|\s*for\s+(?:an?\s+)?(?:\S+\s+){0,2}?(?:stake|holding|shareholding)\s+in\s+",
+    _I,
+)
+_INVESTOR_CUE_RE = re.compile(r"invest|pour|pump|inject|put|back", _I)
 _ROUND_RE = re.compile(
     r"\b(?:Series|Serie|série|serie)[ -]([A-K])(?![a-z])"
     r"|\b(pre-seed|seed|Seed(?=[- ]?(?:Runde|round|Round)))\b"
@@ -401,6 +422,7 @@ def _role(
 
 
 def _kind(sent: str, a: _Amount, lo: int, hi: int, cue_label: str) -> str:
+    """equity | debt | mixed | valuation-only | acquisition, from the words around the amount."""
     if cue_label == "acquisition":
         return "acquisition"
     if _SECONDARY_RE.search(sent, lo, hi):
@@ -504,11 +526,11 @@ _ROLE_NOUNS = _words(
 _PREPS = _words(
     """by from including include includes joined alongside among with of for to at in on into against than
     via per over between von durch mit bei aus für über gegen par d du des auprès avec à chez dont sur vers
-    led im am vom zum zur beim ins nach seit laut"""
+    im am vom zum zur beim ins nach seit laut"""
 )
 _STAFF_WORDS = frozenset(["staff", "employees", "workers", "shareholders", "engineers", "researchers"])
 _ARTICLES = _words("der die das den dem des ein eine einer einem seiner seinem ihrer la le les l un une")
-_INVESTOR_PRE = _words("led backed including participation backers investors joined alongside from")
+_INVESTOR_PRE = _words("by including participation backers investors joined alongside from")
 _INVESTOR_VERBS = _words(
     "backed backs invested invests led leads joined participated put took injected contributed committed "
     "poured"
@@ -534,6 +556,7 @@ class _Cand:
 
     @property
     def subject_ok(self) -> bool:
+        """Could receive the money as the subject: not an investor, a modifier or inside an aside."""
         return not (self.prep or self.investor or self.modifier or self.aside)
 
 
@@ -633,6 +656,7 @@ class _Article:
         return self._ai
 
     def capitalised_count(self, word: str) -> int:
+        """How often `word` occurs capitalised in the text."""
         if self._capitalised is None:
             self._capitalised = {}
             for w in re.findall(r"\b[A-ZÄÖÜ]\w+", self.text):
@@ -640,11 +664,13 @@ class _Article:
         return self._capitalised.get(word, 0)
 
     def lower_words(self) -> set[str]:
+        """Words the text also writes in lower case (so 'Revenue' opening a sentence is no name)."""
         if self._lower_words is None:
             self._lower_words = set(re.findall(r"\b[a-zà-ÿ][\w-]*", self.text))
         return self._lower_words
 
     def vendors_in(self, text: str) -> list[str]:
+        """The vendor finder's answer for `text` (cached; empty without a finder)."""
         if self.vendors is None:
             return []
         if text not in self._vendor_cache:
@@ -794,14 +820,14 @@ def _subject(cands: list[_Cand], lo: int, anchor: int, sent: str = "") -> _Cand 
 
 
 def _investee(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> _Cand | None:
-    """'X invested $1bn in Y': Y receives the money."""
-    if not cue.group().lower().startswith("invest"):
-        return None
-    m = re.match(r"\s*(?:in|into)\s+", sent[a.end : a.end + 12])
+    """'X invested $1bn in Y', 'poured $1bn into Y', 'paid $1bn for a stake in Y': Y receives the money."""
+    hi = min(len(sent), a.end + 60)
+    m = _STAKE_IN_RE.match(sent, a.end, hi)
+    if not m and _INVESTOR_CUE_RE.match(cue.group()):
+        m = _INTO_RE.match(sent, a.end, hi)
     if not m:
         return None
-    target = a.end + m.end()
-    return next((c for c in cands if c.start == target and not c.modifier), None)
+    return next((c for c in cands if c.start == m.end() and not c.modifier), None)
 
 
 def _acquired(cands: list[_Cand], sent: str, cue: re.Match[str], a: _Amount) -> tuple[str, bool] | None:

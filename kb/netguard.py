@@ -10,31 +10,47 @@ from urllib.parse import urlsplit
 ALLOWED_SCHEMES = ("http", "https")
 
 
+def is_private_address(address: str) -> bool:
+    """True for anything but a public unicast address: loopback, private (10/8, 172.16/12,
+    192.168/16, fc00::/7), link-local and cloud metadata (169.254/16), shared, reserved, multicast."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    return not ip.is_global or ip.is_multicast
+
+
 @lru_cache(maxsize=4096)
 def resolves_to_private(host: str) -> bool:
-    """True if ``host`` is, or resolves to, a loopback, private, link-local or reserved address."""
+    """True if ``host`` is, or resolves to, a non-public address (any of its addresses)."""
+    if not host:
+        return True
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, UnicodeError, OSError):
         return False  # unresolvable: the download itself will fail and be reported
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if getattr(address, "ipv4_mapped", None):
-            address = address.ipv4_mapped
-        if (address.is_private or address.is_loopback or address.is_link_local
-                or address.is_reserved or address.is_multicast or address.is_unspecified):
-            return True
-    return False
+    return any(is_private_address(info[4][0]) for info in infos)
+
+
+def scheme_refusal(url: str) -> str | None:
+    """Why ``url``'s scheme is never fetched (file:, ftp:, data:, javascript:...), or None."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        return f"scheme {scheme or '(none)'!r} is not fetched"
+    return None
 
 
 def refusal_reason(url: str, trusted_url: str | None) -> str | None:
     """Why ``url`` must not be fetched, or None. ``trusted_url``'s host (the feed) is trusted."""
-    parts = urlsplit(url)
-    if parts.scheme not in ALLOWED_SCHEMES:
-        return f"scheme {parts.scheme or '(none)'!r} is not fetched"
-    host = (parts.hostname or "").lower()
+    reason = scheme_refusal(url)
+    if reason:
+        return reason
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return "malformed URL"
     if trusted_url and host == (urlsplit(trusted_url).hostname or "").lower():
         return None
     if resolves_to_private(host):
-        return f"{host} is a private or local address"
+        return f"{host or '(no host)'} is a private or local address"
     return None

@@ -283,9 +283,22 @@ def test_pronoun_refers_to_the_company_named_before() -> None:
     assert one(text + CONTEXT, vendors=vendors).company == "Corvid Labs"
 
 
-def test_investment_in_a_company() -> None:
-    text = "Microsoft invested $1.2bn in Corvid Labs last year." + CONTEXT
-    assert one(text, vendors=vendors).company == "Corvid Labs"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Microsoft invested $1.2bn in Corvid Labs last year.",
+        "Investors poured $1.2bn into Corvid Labs last year.",
+        "Microsoft paid $1.2bn for a 20% stake in Corvid Labs.",
+    ],
+)
+def test_money_invested_in_a_company(text: str) -> None:
+    assert one(text + CONTEXT, vendors=vendors).company == "Corvid Labs"
+
+
+def test_lead_investor_before_a_possessive() -> None:
+    text = "Nvidia led Anthropic's $8bn round, which valued the company at $90bn." + CONTEXT
+    event = one(text, vendors=vendors)
+    assert (event.company, event.valuation) == ("Anthropic", 9e10)
 
 
 def test_amount_without_company_is_not_an_event() -> None:

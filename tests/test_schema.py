@@ -57,3 +57,16 @@ def test_foreign_keys_are_enforced(tmp_path):
     import pytest
     with pytest.raises(sqlite3.IntegrityError):  # the driver sqlite-utils uses
         db["article_topics"].insert({"article_id": 999, "topic": "nope", "score": 1.0})
+
+
+def test_docs_describe_every_table_and_column(tmp_path):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "schema.md").read_text()
+    db = open_db(tmp_path / "kb.db")
+    for table in db.table_names():
+        if table.startswith("articles_fts"):
+            continue
+        assert f"`{table}`" in doc, f"docs/schema.md does not describe {table}"
+        for column in db[table].columns:
+            assert f"`{column.name}`" in doc, f"docs/schema.md misses {table}.{column.name}"
