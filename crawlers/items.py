@@ -37,6 +37,7 @@ class ArticleItem:
     feed_updated: str | None = None
     feed_lang: str | None = None
     entry_fingerprint: str | None = None
+    guid: str | None = None
     body: bytes | None = None
     encoding: str | None = None
     final_url: str | None = None
@@ -44,3 +45,12 @@ class ArticleItem:
     headers: dict[str, str] = field(default_factory=dict)
     page_error: str | None = None
     extracted: dict[str, Any] | None = None
+
+
+@dataclass
+class PageRefused:
+    """A link the private-network guard would not fetch: logged and counted, never stored."""
+
+    source_id: str
+    url: str
+    reason: str

@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import signal
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, replace
 from typing import Any
 
 from scrapy.crawler import Crawler
 from tqdm import tqdm
 
-from crawlers.items import ArticleItem, FeedResult
+from crawlers.items import ArticleItem, FeedResult, PageRefused
 from kb import db as kbdb
 from kb.article_text import extract_article
-from kb.assemble import build_article
+from kb.assemble import build_article, decode_html
 
 logger = logging.getLogger("aiwatch.crawl")
+EXTRACTABLE = ("html", "xml", "text/plain")
+RUN_FIELDS = ("feeds_ok", "feeds_not_modified", "feeds_failed", "articles_new", "articles_updated",
+              "articles_unchanged", "pages_failed", "pages_refused", "sources_skipped")
 
 
-def _extract(body: bytes, encoding: str | None, url: str) -> dict[str, Any]:
-    html: bytes | str = body
-    if encoding:
-        html = body.decode(encoding, errors="replace")
+def extract_page(body: bytes, content_type: str | None, url: str) -> dict[str, Any] | None:
+    """Decode a fetched page (trusting its bytes over a wrong charset) and extract its article.
+
+    Pages that are not HTML or text (PDFs, images) give None: the feed's text stands in.
+    """
+    if content_type and not any(kind in content_type.lower() for kind in EXTRACTABLE):
+        return None
+    html, _ = decode_html(body, content_type)
     return extract_article(html, url)
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, end this worker when the crawl process dies (even by SIGKILL)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: workers end when their queue closes
 
 
 class ExtractionPipeline:
@@ -40,7 +59,7 @@ class ExtractionPipeline:
 
     def open_spider(self, spider: Any = None) -> None:
         if self.workers > 0:
-            self.pool = ProcessPoolExecutor(max_workers=self.workers)
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_die_with_parent)
 
     def close_spider(self, spider: Any = None) -> None:
         if self.pool:
@@ -50,27 +69,42 @@ class ExtractionPipeline:
         if not isinstance(item, ArticleItem) or item.body is None:
             return item
         url = item.final_url or item.url
-        if self.pool is None:
-            item.extracted = _extract(item.body, item.encoding, url)
-        else:
-            future = self.pool.submit(_extract, item.body, item.encoding, url)
-            item.extracted = await asyncio.wrap_future(future)
+        content_type = item.headers.get("Content-Type")
+        try:
+            if self.pool is None:
+                item.extracted = extract_page(item.body, content_type, url)
+            else:
+                future = self.pool.submit(extract_page, item.body, content_type, url)
+                item.extracted = await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            logger.warning("extraction worker died on %s; restarting the pool", url)
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_die_with_parent)
+        except Exception as exc:  # noqa: BLE001 - a page must not stop the crawl; the feed's text stays
+            logger.warning("extraction failed on %s: %s: %s", url, type(exc).__name__, exc)
         return item
 
 
 class StoragePipeline:
-    """Writes feeds' outcomes and articles into the knowledge base and keeps the run's figures."""
+    """Writes feeds' outcomes and articles into the knowledge base and keeps the run's figures.
 
-    def __init__(self, db_path: str, quiet: bool) -> None:
+    A feed's result (with the validators that make the next fetch conditional) is written only
+    after every page requested from it has been stored, so a crash never leaves a feed marked
+    as seen whose articles are missing.
+    """
+
+    def __init__(self, db_path: str, quiet: bool, skipped: int = 0) -> None:
         self.db_path = db_path
         self.quiet = quiet
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter({"sources_skipped": skipped})
         self.errors: list[str] = []
         self.page_health: dict[str, Counter[str]] = {}
+        self.stored: Counter[str] = Counter()
+        self.held: dict[str, FeedResult] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StoragePipeline:
-        pipeline = cls(crawler.settings.get("KB_DB"), crawler.settings.getbool("KB_QUIET"))
+        pipeline = cls(crawler.settings.get("KB_DB"), crawler.settings.getbool("KB_QUIET"),
+                       crawler.settings.getint("KB_SOURCES_SKIPPED"))
         pipeline.crawler = crawler
         return pipeline
 
@@ -83,20 +117,34 @@ class StoragePipeline:
 
     def close_spider(self, spider: Any = None) -> None:
         self.bar.close()
+        for result in self.held.values():
+            # Some of its pages never reached the database: keep its health, not its validators.
+            self._save_feed(replace(result, etag=None, last_modified=None, feed_hash=None))
         for source_id, health in self.page_health.items():
             kbdb.add_page_health(self.db, source_id, ok=health["ok"], failed=health["failed"])
-        fields = ("feeds_ok", "feeds_not_modified", "feeds_failed", "articles_new",
-                  "articles_updated", "articles_unchanged", "pages_failed")
-        kbdb.finish_crawl_run(self.db, self.run_id, {k: self.counts[k] for k in fields},
+        kbdb.finish_crawl_run(self.db, self.run_id, {k: self.counts[k] for k in RUN_FIELDS},
                               self.errors)
         self.db.close()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
         if isinstance(item, FeedResult):
-            self._save_feed(item)
+            if item.status == "ok" and self.stored[item.source_id] < item.pages_requested:
+                self.held[item.source_id] = item
+            else:
+                self._save_feed(item)
         elif isinstance(item, ArticleItem):
             self._save_article(item)
+            self._page_stored(item.source_id)
+        elif isinstance(item, PageRefused):
+            self.counts["pages_refused"] += 1
+            self._page_stored(item.source_id)
         return item
+
+    def _page_stored(self, source_id: str) -> None:
+        self.stored[source_id] += 1
+        held = self.held.get(source_id)
+        if held and self.stored[source_id] >= held.pages_requested:
+            self._save_feed(self.held.pop(source_id))
 
     def _save_feed(self, result: FeedResult) -> None:
         kbdb.save_feed_result(self.db, asdict(result))

@@ -16,18 +16,29 @@ AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
 DOWNLOAD_TIMEOUT = 30
-DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # also caps a compressed body's decompressed size
 DOWNLOAD_WARNSIZE = 0
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # the run summary reports the failure
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 DNS_TIMEOUT = 10
 
+# Only http(s) is ever fetched, whatever a feed links to.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+
 DOWNLOADER_MIDDLEWARES = {
-    "crawlers.middlewares.PrivateNetworkGuard": 50,
+    "crawlers.middlewares.PrivateNetworkGuard": 40,  # before robots.txt is asked for
+    "crawlers.middlewares.SourcePoliteness": 45,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.BackoffRetryMiddleware": 550,
+}
+EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "crawlers.throttle.SlotAutoThrottle": 0,
 }
 ITEM_PIPELINES = {
     "crawlers.pipelines.ExtractionPipeline": 100,
@@ -39,6 +50,12 @@ KB_DB = "kb.db"
 KB_EXTRACT_WORKERS = 2
 KB_ALLOW_PRIVATE = False
 KB_QUIET = False
+KB_SOURCES_SKIPPED = 0
+# Retries: the n-th waits KB_RETRY_BACKOFF_BASE * 2**(n-1) s (at most KB_RETRY_BACKOFF_MAX) or what
+# Retry-After asks; a Retry-After longer than KB_RETRY_AFTER_MAX fails the request for this run.
+KB_RETRY_BACKOFF_BASE = 1.0
+KB_RETRY_BACKOFF_MAX = 60.0
+KB_RETRY_AFTER_MAX = 120.0
 
 LOG_LEVEL = "WARNING"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

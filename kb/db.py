@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,11 @@ def get_crawl_state(db: Database) -> dict[str, Any]:
         r["id"]: {k: r[k] for k in ("etag", "last_modified", "feed_hash", "next_due_at")}
         for r in db["sources"].rows
     }
+    # Pages that could not be fetched are not "known": the next run that sees them tries again.
     known = {
         r["url"]: r["entry_fingerprint"]
-        for r in db.query("select url, entry_fingerprint from articles")
+        for r in db.query("select url, entry_fingerprint from articles "
+                          "where extraction is null or extraction != 'fetch_failed'")
     }
     return {"sources": sources, "known": known}
 
@@ -79,16 +82,19 @@ def save_feed_result(db: Database, result: dict[str, Any]) -> None:
         "fetch_count": (src["fetch_count"] or 0) + 1,
     }
     if result["status"] in ("ok", "not_modified"):
-        update |= {"last_success_at": now, "consecutive_failures": 0, "last_error": None}
+        update |= {"last_success_at": now, "consecutive_failures": 0, "last_error": None,
+                   "next_due_at": None}
         if result["status"] == "not_modified":
             update["not_modified_count"] = (src["not_modified_count"] or 0) + 1
         for key in ("etag", "last_modified", "feed_hash"):
             if result.get(key):
                 update[key] = result[key]
     else:
+        failures = (src["consecutive_failures"] or 0) + 1
         update |= {
-            "consecutive_failures": (src["consecutive_failures"] or 0) + 1,
+            "consecutive_failures": failures,
             "last_error": result.get("error"),
+            "next_due_at": next_due(now, failures),
         }
     with db.conn:
         db["sources"].update(result["source_id"], update)
@@ -104,41 +110,116 @@ def add_page_health(db: Database, source_id: str, *, ok: int, failed: int) -> No
         )
 
 
-def save_article(db: Database, article: dict[str, Any]) -> str:
-    """Insert or update one article by canonical URL. Returns 'new', 'updated' or 'unchanged'."""
-    digest = content_hash(article.get("title"), article.get("text"))
+def next_due(now: str, failures: int) -> str:
+    """When a source that failed ``failures`` times in a row is tried again: 2^failures hours
+    after ``now``, at most a week (dead feeds are retried less often, never dropped)."""
+    wait = MAX_BACKOFF if failures >= 8 else min(MAX_BACKOFF, timedelta(hours=2 ** failures))
+    return (datetime.fromisoformat(now) + wait).astimezone(UTC).isoformat(timespec="seconds")
+
+
+ARTICLE_COLUMNS = ("url", "original_url", "source_id", "guid", "title", "author", "published_at",
+                   "updated_at", "fetched_at", "date_flag", "lang", "summary", "text", "extraction",
+                   "entry_fingerprint")
+MAX_BACKOFF = timedelta(days=7)
+
+
+def _find_article(db: Database, article: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored article this one is: same canonical URL, else same source and GUID (a story
+    re-announced under a new link)."""
     existing = next(db["articles"].rows_where("url = ?", [article["url"]], limit=1), None)
-    row = {
-        k: article.get(k)
-        for k in ("url", "original_url", "source_id", "title", "author", "published_at",
-                  "updated_at", "fetched_at", "date_flag", "lang", "summary", "text",
-                  "extraction", "entry_fingerprint")
-    }
+    if existing is None and article.get("guid") and article.get("source_id"):
+        existing = next(db["articles"].rows_where(
+            "source_id = ? and guid = ?", [article["source_id"], article["guid"]],
+            order_by="id", limit=1), None)
+    return existing
+
+
+def _keep_version(db: Database, existing: dict[str, Any]) -> int:
+    """Copy the stored text into article_versions; returns the next version number."""
+    db["article_versions"].insert({
+        "article_id": existing["id"], "version": existing["version"],
+        "title": existing["title"], "text": existing["text"],
+        "content_hash": existing["content_hash"], "replaced_at": utcnow(),
+    })
+    return (existing["version"] or 1) + 1
+
+
+def save_article(db: Database, article: dict[str, Any]) -> str:
+    """Insert or update one article by canonical URL (or source + GUID), in one transaction.
+
+    Returns 'new', 'updated' or 'unchanged'. An edited article keeps its id and first publication
+    date; its previous text goes to ``article_versions``.
+    """
+    digest = content_hash(article.get("title"), article.get("text"))
+    row = {k: article.get(k) for k in ARTICLE_COLUMNS}
     row["content_hash"] = digest
     row["word_count"] = len((article.get("text") or "").split())
-    with db.conn:
+    with db.atomic():
+        existing = _find_article(db, article)
         if existing is None:
             article_id = db["articles"].insert(row).last_pk
             status = "new"
+        elif (article.get("extraction") == "fetch_failed"
+              and existing["extraction"] not in ("feed_only", "fetch_failed")):
+            # A failed re-fetch never replaces text we have; the old fingerprint stays, so the
+            # next run that sees the entry tries again.
+            return "unchanged"
         elif existing["content_hash"] == digest:
-            if existing["entry_fingerprint"] != row["entry_fingerprint"]:
-                db["articles"].update(existing["id"], {"entry_fingerprint": row["entry_fingerprint"]})
+            moved = ("url", "original_url") if row["url"] != existing["url"] else ()
+            keep = {k: row[k] for k in ("entry_fingerprint", "guid", *moved)
+                    if row[k] and row[k] != existing[k]}
+            if keep:
+                db["articles"].update(existing["id"], keep)
             return "unchanged"
         else:
             article_id = existing["id"]
-            db["article_versions"].insert({
-                "article_id": article_id, "version": existing["version"],
-                "title": existing["title"], "text": existing["text"],
-                "content_hash": existing["content_hash"], "replaced_at": utcnow(),
-            })
-            row["version"] = (existing["version"] or 1) + 1
+            if not row["guid"]:
+                del row["guid"]
+            row["version"] = _keep_version(db, existing)
             if existing["published_at"]:
                 row["published_at"] = existing["published_at"]
+                row["date_flag"] = existing["date_flag"]
             db["articles"].update(article_id, row)
             status = "updated"
         if article.get("body") is not None:
             save_page(db, article_id, article)
     return status
+
+
+def update_article_text(db: Database, article_id: int, *, text: str, extraction: str,
+                        lang: str | None = None) -> str:
+    """Replace an article's text (re-extraction), keeping the old one as a version.
+
+    Returns 'updated' or 'unchanged'.
+    """
+    with db.atomic():
+        existing = db["articles"].get(article_id)
+        digest = content_hash(existing["title"], text)
+        if digest == existing["content_hash"]:
+            if extraction != existing["extraction"]:
+                db["articles"].update(article_id, {"extraction": extraction})
+            return "unchanged"
+        db["articles"].update(article_id, {
+            "text": text, "extraction": extraction, "lang": lang or existing["lang"],
+            "content_hash": digest, "word_count": len(text.split()),
+            "version": _keep_version(db, existing),
+        })
+    return "updated"
+
+
+def iter_stored_pages(db: Database, *, batch: int = 200) -> Any:
+    """Yield lists of stored pages with their article's fields, ``batch`` at a time (bodies stay
+    compressed)."""
+    last = 0
+    while True:
+        rows = list(db.query(
+            "select p.article_id, p.url as page_url, p.final_url, p.headers, p.body_gz, "
+            "a.text, a.summary, a.extraction from pages p join articles a on a.id = p.article_id "
+            "where p.article_id > ? order by p.article_id limit ?", [last, batch]))
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["article_id"]
 
 
 def save_page(db: Database, article_id: int, article: dict[str, Any]) -> None:
@@ -156,6 +237,13 @@ def save_page(db: Database, article_id: int, article: dict[str, Any]) -> None:
         pk="article_id",
         alter=False,
     )
+
+
+def mark_interrupted_runs(db: Database) -> int:
+    """Runs still 'running' when a new one starts (under the lock) were killed: say so."""
+    with db.conn:
+        cursor = db.execute("update crawl_runs set status = 'interrupted' where status = 'running'")
+    return cursor.rowcount
 
 
 def start_crawl_run(db: Database) -> int:

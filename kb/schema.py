@@ -179,3 +179,13 @@ def m002_enrichment(db: Database) -> None:
         pk="id", foreign_keys=[("article_id", "articles", "id")],
     )
     db["reviews"].create_index(["article_id", "target", "value"], unique=True)
+
+
+@migration
+def m003_crawl_guid_backoff(db: Database) -> None:
+    """Articles remember their feed GUID (a story re-announced under a new link stays one
+    article); runs count refused links and backed-off sources."""
+    db["articles"].add_column("guid", str)
+    db["articles"].create_index(["source_id", "guid"])
+    db["crawl_runs"].add_column("pages_refused", int, not_null_default=0)
+    db["crawl_runs"].add_column("sources_skipped", int, not_null_default=0)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import yaml
 
-from kb.errors import DatabaseError
+from kb.errors import DatabaseError, KbError
 
 DATASETTE_DIR = Path(__file__).resolve().parent.parent / "datasette"
 
@@ -31,8 +35,10 @@ def datasette_args(db_path: str | Path, *, host: str, port: int, metadata: Path)
         "--setting", "sql_time_limit_ms", "3000",
         "--setting", "max_returned_rows", "1000",
         "--setting", "default_page_size", "30",
+        "--setting", "facet_time_limit_ms", "400",
         "--setting", "suggest_facets", "off",
         "--setting", "allow_download", "off",
+        "--setting", "truncate_cells_html", "300",
     ]
     for folder, flag in (("templates", "--template-dir"), ("plugins", "--plugins-dir"),
                          ("static", "--static")):
@@ -49,3 +55,39 @@ def run_datasette(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8
     metadata = write_metadata(db_path, Path(tempfile.mkdtemp(prefix="kb-serve-")) / "metadata.json")
     args = datasette_args(db_path, host=host, port=port, metadata=metadata)
     os.execv(args[0], args)
+
+
+class ServerStartError(KbError):
+    """`kb serve` did not come up."""
+
+
+def spawn_server(db_path: str | Path, *, host: str = "127.0.0.1", port: int,
+                 log: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start `kb serve` as a child process (its PID is Datasette's: the command execs it), its
+    output going to ``log`` (default: a temporary file; never an unread pipe, which would fill)."""
+    log = log or Path(tempfile.mkdtemp(prefix="kb-serve-")) / "serve.log"
+    command = [sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--host", host,
+               "--port", str(port)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=out,
+                                stderr=subprocess.STDOUT)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def wait_for_server(url: str, proc: subprocess.Popen[bytes] | None = None, *,
+                    timeout: float = 60.0) -> None:
+    """Poll ``url`` until it answers; raise ServerStartError if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            log = getattr(proc, "log", None)
+            tail = Path(log).read_text(errors="replace").strip()[-500:] if log else ""
+            raise ServerStartError(f"kb serve exited with {proc.returncode}: {tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status < 500:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise ServerStartError(f"kb serve did not answer {url} within {timeout:.0f} s")

@@ -90,8 +90,9 @@ def test_empty_query_is_a_clear_error(db):
     ('"debt and equity" Mistral', '"debt and equity" "Mistral"'),
     ("open-source models", '"open source" "models"'),
     ("Nvidia OR AMD", '"Nvidia" OR "AMD"'),
-    ("the new", None),
-    ('NEAR("x" title:y)', '"NEAR" "x" "title y"'),
+    ("the new", "\"new\""),
+    ("the of and", None),
+    ('NEAR("x" title:y)', '"NEAR x" "title y"'),
 ])
 def test_fts_expression_quotes_every_term(text, expected):
     assert fts_expression(text) == expected

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawlers.items import ArticleItem, FeedResult
+from crawlers.items import ArticleItem, FeedResult, PageRefused
+from crawlers.middlewares import RefusedRequest
 from kb.feeds import FeedEntry, parse_feed
 from kb.timeutil import utcnow
 
-KEPT_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Date", "Content-Language")
+KEPT_HEADERS = ("Content-Type", "Content-Encoding", "ETag", "Last-Modified", "Date",
+                "Content-Language")
+logger = logging.getLogger("aiwatch.crawl")
 
 
 class FeedsSpider(scrapy.Spider):
@@ -62,14 +67,14 @@ class FeedsSpider(scrapy.Spider):
             return
         parsed = parse_feed(response.body, response.url,
                             content_type=_header(response, "Content-Type"))
-        if not parsed.is_feed:
-            result.status, result.error = "failed", "not a feed (no RSS or Atom found)"
+        if parsed.error:
+            result.status, result.error = "failed", parsed.error
             result.etag = result.last_modified = result.feed_hash = None
             yield result
             return
         result.entries = len(parsed.entries)
-        requests = [self._page_request(e, source, parsed.lang) for e in parsed.entries
-                    if self._wants(e)]
+        requests = [r for e in parsed.entries if self._wants(e)
+                    if (r := self._page_request(e, source, parsed.lang)) is not None]
         result.pages_requested = len(requests)
         self.results[source["id"]] = result
         self.pending[source["id"]] = len(requests)
@@ -86,18 +91,22 @@ class FeedsSpider(scrapy.Spider):
         return True
 
     def _page_request(self, entry: FeedEntry, source: dict[str, Any],
-                      feed_lang: str | None) -> scrapy.Request:
+                      feed_lang: str | None) -> scrapy.Request | None:
         item = ArticleItem(
             url=entry.url, original_url=entry.link, source_id=source["id"], fetched_at="",
             feed_title=entry.title, feed_summary=entry.summary, feed_content=entry.content,
             feed_author=entry.author, feed_published=entry.published_at,
             feed_updated=entry.updated_at, feed_lang=feed_lang or source.get("lang"),
-            entry_fingerprint=entry.fingerprint,
+            entry_fingerprint=entry.fingerprint, guid=entry.guid,
         )
-        return scrapy.Request(
-            entry.link, callback=self.parse_page, errback=self.page_failed, dont_filter=True,
-            meta={"source": source, "kind": "page", "item": item},
-        )
+        try:
+            return scrapy.Request(
+                entry.link, callback=self.parse_page, errback=self.page_failed, dont_filter=True,
+                meta={"source": source, "kind": "page", "item": item},
+            )
+        except ValueError as exc:  # a link Scrapy cannot even represent
+            logger.warning("skipped link %r in %s: %s", entry.link[:200], source["id"], exc)
+            return None
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         item: ArticleItem = response.meta["item"]
@@ -113,14 +122,19 @@ class FeedsSpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> Iterator[Any]:
         item: ArticleItem = failure.request.meta["item"]
-        item.fetched_at = utcnow()
-        item.page_error = _describe(failure)
-        yield item
+        if failure.check(RefusedRequest):
+            yield PageRefused(source_id=item.source_id, url=failure.request.url,
+                              reason=str(failure.value))
+        else:
+            item.fetched_at = utcnow()
+            item.page_error = _describe(failure)
+            yield item
         yield from self._page_done(item.source_id)
 
     def _page_done(self, source_id: str) -> Iterator[FeedResult]:
-        # A feed's validators are saved only once all its pages are in, so a crash mid-way
-        # means the next run parses the feed again and fetches what is still missing.
+        # A feed's validators are saved only once all its pages are in (the storage pipeline
+        # also waits for them to be stored), so a crash mid-way means the next run parses the
+        # feed again and fetches what is still missing.
         self.pending[source_id] -= 1
         if self.pending[source_id] == 0:
             yield self.results.pop(source_id)
@@ -137,9 +151,14 @@ def _header(response: Response, name: str) -> str | None:
 
 
 def _describe(failure: Failure) -> str:
+    """One short line saying why a download failed."""
     value = failure.value
     response = getattr(value, "response", None)
     if response is not None:
         return f"HTTP {response.status}"
     text = str(value).strip() or type(value).__name__
+    if failure.check(DownloadCancelledError) or "max size" in text:
+        return "response over the size limit (DOWNLOAD_MAXSIZE), cut off"
+    if failure.check(RefusedRequest):
+        return text
     return f"{type(value).__name__}: {text}"[:300]

@@ -1,0 +1,236 @@
+"""Load on the web instance: the search page and the JSON APIs next to Datasette's plain table page.
+
+    python bench/web_bench.py --db demo.db                 # the demo corpus
+    python bench/web_bench.py --large                      # plus a 100k-article synthetic database
+    python bench/web_bench.py --db demo.db --json out.json
+
+Each target is driven by N concurrent keep-alive connections (default 8) for a fixed time (default
+10 s) against a real `kb serve` child process; every search request carries a different query, so
+nothing is answered from a cache. Prints requests per second and p50/p99 latency per target, and
+the search page's throughput as a share of the table page's.
+
+The synthetic database (fixed seed) has articles with Zipf-distributed words, the FTS index, sources,
+topics, vendors and stories, and random unit vectors for both embedding models (about 2.8 passages
+per article, as in the demo corpus): ranking quality is meaningless there, the cost is real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kb.db import open_db  # noqa: E402
+from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, to_blob  # noqa: E402
+from kb.serve import spawn_server, wait_for_server  # noqa: E402
+from kb.web import ensure_views  # noqa: E402
+
+SEED = 20261129
+TOPICS = ["sovereignty", "open-source", "regulation", "export-controls", "funding"]
+DEMO_QUERIES = [
+    "Mistral debt and equity", "export controls on chips to China", "EU AI Act general-purpose models",
+    "sovereign cloud Europe", "open-weight model licence", "Nvidia Blackwell licence", "Series B round",
+    "data centre financing", "AI safety institute", "India GPU tender", "copyright lawsuit training data",
+    "valuation secondary sale", "entity list", "frontier model reporting bill", "gigafactory EIB",
+    "souveraineté numérique", "Exportkontrollen Chips", "Anthropic foreign nationals", "xAI Colossus",
+    "Cohere Nordic governments", "compute subsidies", "model weights export", "UK AI bill",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
+    syllables = ["ka", "lo", "mi", "ra", "ven", "tor", "sel", "dri", "ano", "pe", "qua", "zu", "ber",
+                 "chi", "lux", "nor", "ost", "pil", "sam", "tek", "ul", "vor", "wen", "yal"]
+    words: set[str] = {"model", "chip", "export", "licence", "funding", "round", "sovereign", "cloud",
+                       "open", "weights", "regulation", "act", "equity", "debt", "valuation", "gpu"}
+    while len(words) < size:
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+def build_large(path: Path, *, articles: int = 100_000, seed: int = SEED) -> Path:
+    """A synthetic knowledge base of ``articles`` articles (reused when it already exists)."""
+    if path.exists():
+        return path
+    rng, nrng = random.Random(seed), np.random.default_rng(seed)
+    words = vocabulary(rng)
+    weights = 1 / np.arange(1, len(words) + 1) ** 1.07
+    weights /= weights.sum()
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    db = open_db(tmp)
+    sources = [{"id": f"src-{i}", "name": f"Outlet {i}", "feed_url": f"http://example.invalid/{i}.xml",
+                "lang": "en"} for i in range(20)]
+    db["sources"].insert_all(sources, pk="id")
+    db["topics"].insert_all([{"slug": t, "name": t} for t in TOPICS], pk="slug")
+    db["entities"].insert_all([{"id": i + 1, "kind": "vendor" if i < 60 else "jurisdiction",
+                                "name": f"Vendor {i}" if i < 60 else f"Land {i}"} for i in range(80)])
+    db["embedding_models"].insert_all([{"role": "primary", "name": DEFAULT_MODEL, "dim": 384},
+                                       {"role": "multilingual", "name": MULTILINGUAL_MODEL, "dim": 512}])
+    start = np.datetime64("2024-01-01T00:00")
+    batch = 2000
+    for first in range(1, articles + 1, batch):
+        ids = list(range(first, min(first + batch, articles + 1)))
+        tokens = nrng.choice(len(words), size=(len(ids), 260), p=weights)
+        rows, topics, ents, stories, links, vectors = [], [], [], [], [], []
+        for aid, toks in zip(ids, tokens, strict=True):
+            when = str(start + np.timedelta64(int(aid * 7 + rng.randint(0, 5)), "m")) + ":00+00:00"
+            text = " ".join(words[t] for t in toks)
+            rows.append({"id": aid, "url": f"https://example.invalid/a/{aid}", "source_id": f"src-{aid % 20}",
+                         "title": " ".join(words[t] for t in toks[:9]).capitalize(), "published_at": when,
+                         "lang": "en", "summary": " ".join(words[t] for t in toks[9:40]), "text": text,
+                         "content_hash": f"h{aid}", "word_count": 260, "extraction": "synthetic"})
+            for slug in rng.sample(TOPICS, rng.randint(0, 2)):
+                topics.append({"article_id": aid, "topic": slug, "score": round(rng.random(), 3),
+                               "method": "synthetic", "evidence": ""})
+            for eid in rng.sample(range(1, 81), rng.randint(1, 3)):
+                ents.append({"article_id": aid, "entity_id": eid, "mentions": rng.randint(1, 4),
+                             "method": "synthetic"})
+            story = f"st-{(aid + 1) // 2:06d}" if aid % 5 else f"st-x{aid:06d}"
+            if not stories or stories[-1]["id"] != story:
+                stories.append({"id": story, "headline": rows[-1]["title"], "first_seen": when,
+                                "last_seen": when, "article_count": 1, "outlet_count": 1})
+            links.append({"story_id": story, "article_id": aid})
+            for passage in range(rng.choice((2, 3, 3, 3))):
+                for model, dim in ((DEFAULT_MODEL, 384), (MULTILINGUAL_MODEL, 512)):
+                    v = nrng.standard_normal(dim).astype(np.float32)
+                    vectors.append({"article_id": aid, "passage": passage, "model": model,
+                                    "vector": to_blob(v / np.linalg.norm(v))})
+        with db.conn:
+            db["articles"].insert_all(rows)
+            db["article_topics"].insert_all(topics)
+            db["article_entities"].insert_all(ents)
+            db["stories"].upsert_all(stories, pk="id")
+            db["story_articles"].insert_all(links, ignore=True)
+            db["embeddings"].insert_all(vectors)
+    db.execute("update stories set article_count = (select count(*) from story_articles "
+               "where story_id = stories.id)")
+    db.conn.commit()
+    ensure_views(db)
+    db.execute("pragma optimize")
+    db.conn.close()
+    tmp.rename(path)
+    return path
+
+
+def large_queries(seed: int = SEED, n: int = 5000) -> list[str]:
+    rng = random.Random(seed + 1)
+    words = vocabulary(random.Random(seed))[:800]  # common enough to match
+    return [" ".join(rng.sample(words, rng.randint(2, 3))) for _ in range(n)]
+
+
+async def drive(base: str, make_path: Any, *, seconds: float, connections: int) -> dict[str, float]:
+    """``connections`` workers, each requesting make_path(i) back to back for ``seconds``."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(10**9))
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                response = await client.get(make_path(next(counter)))
+                latencies.append(time.perf_counter() - t0)
+                errors += response.status_code != 200
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"requests": len(latencies), "errors": errors, "rps": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)}
+
+
+def targets(db_name: str, queries: list[str]) -> dict[str, Any]:
+    def q(i: int, **extra: str) -> str:
+        return urlencode({"q": queries[i % len(queries)], **extra})
+    return {
+        "table page (HTML)": lambda i: f"/{db_name}/articles",
+        "table JSON": lambda i: f"/{db_name}/articles.json",
+        "search page, hybrid": lambda i: f"/-/search?{q(i)}",
+        "search page, keyword": lambda i: f"/-/search?{q(i, mode='keyword')}",
+        "search JSON, hybrid": lambda i: f"/-/search.json?{q(i)}",
+    }
+
+
+def bench_database(path: Path, queries: list[str], *, seconds: float, connections: int) -> dict[str, Any]:
+    port = free_port()
+    proc = spawn_server(path, port=port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(base + "/-/search", proc, timeout=120)
+        warm = httpx.get(base + "/-/search.json?" + urlencode({"q": "warm up"}), timeout=300)
+        warm.raise_for_status()
+        results = {}
+        for name, make_path in targets(path.stem, queries).items():
+            asyncio.run(drive(base, make_path, seconds=1, connections=connections))  # warm the path
+            results[name] = asyncio.run(drive(base, make_path, seconds=seconds, connections=connections))
+            print(f"  {name:22} {results[name]['rps']:7.1f} req/s  p50 {results[name]['p50_ms']:7.1f} ms"
+                  f"  p99 {results[name]['p99_ms']:7.1f} ms  ({results[name]['requests']} requests, "
+                  f"{results[name]['errors']} errors)", flush=True)
+        share = results["search page, hybrid"]["rps"] / results["table page (HTML)"]["rps"]
+        print(f"  search page (hybrid) at {share:.0%} of the table page's throughput")
+        return {"targets": results, "search_vs_table": round(share, 3)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", type=Path, default=ROOT / "demo.db", help="the demo corpus database")
+    parser.add_argument("--large", action="store_true", help="also a 100k-article synthetic database")
+    parser.add_argument("--large-db", type=Path, default=ROOT / "bench" / ".cache" / "web-100k.db")
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {"connections": args.connections, "seconds": args.seconds}
+    if not args.skip_demo:
+        if not args.db.exists():
+            print(f"Error: no database at {args.db}: run 'make demo-build' first, or pass --db",
+                  file=sys.stderr)
+            return 1
+        print(f"demo corpus ({args.db}):")
+        report["demo"] = bench_database(args.db, DEMO_QUERIES, seconds=args.seconds,
+                                        connections=args.connections)
+    if args.large:
+        args.large_db.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        build_large(args.large_db, articles=args.articles)
+        print(f"synthetic database ({args.articles} articles, {args.large_db}, "
+              f"ready in {time.perf_counter() - t0:.0f} s):")
+        report["large"] = bench_database(args.large_db, large_queries(), seconds=args.seconds,
+                                         connections=args.connections)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

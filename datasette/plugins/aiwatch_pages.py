@@ -1,0 +1,151 @@
+"""aiwatch's pages on Datasette: the search page (the home page), article and story pages, the web
+views at startup, links in table cells. The work happens in kb.web; this module parses and renders."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from datasette.utils import sqlite3
+from datasette.utils.asgi import BadRequest, NotFound
+from markupsafe import Markup, escape
+from sqlite_utils.db import Database
+
+from datasette import Response, hookimpl
+from kb.search import MODES, SearchError
+from kb.web import (
+    FILTERS,
+    BadParameter,
+    article_page,
+    ensure_views,
+    filter_options,
+    highlight,
+    plain,
+    query_from_args,
+    read,
+    story_page,
+    web_search,
+)
+
+log = logging.getLogger("aiwatch")
+
+
+@hookimpl
+def startup(datasette: Any) -> Any:
+    async def create_views() -> None:
+        db = datasette.get_database()
+        if not db.is_mutable or db.path is None:
+            return
+        try:
+            await db.execute_write_fn(lambda conn: ensure_views(Database(conn)), block=True)
+        except sqlite3.DatabaseError as exc:
+            log.warning("aiwatch: could not create the web views in %s: %s", db.path, exc)
+    return create_views
+
+
+def query_string(request: Any, **changes: Any) -> str:
+    """The current request's non-empty parameters, some changed (None removes one)."""
+    params = {k: request.args.get(k) for k in request.args if request.args.get(k)}
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = value
+    return urlencode(params)
+
+
+async def search_view(request: Any, datasette: Any) -> Response:
+    as_json = request.url_vars.get("format") == "json"
+    try:
+        query = query_from_args(request.args)
+    except BadParameter as exc:
+        raise BadRequest(str(exc)) from None
+    results: list[dict[str, Any]] = []
+    message = None
+    if query is not None:
+        try:
+            results = await web_search(datasette, query)
+        except SearchError as exc:
+            if as_json:
+                raise BadRequest(str(exc)) from None
+            message = str(exc)
+    if as_json:
+        return Response.json({
+            "ok": True, "query": query.text if query else None, "mode": query.mode if query else None,
+            "results": [{**r, "snippet": plain(r["snippet"]), "snippet_html": str(highlight(r["snippet"])),
+                         "page": f"/-/article/{r['id']}"} for r in results],
+        })
+    for r in results:
+        r["snippet_html"] = highlight(r["snippet"])
+    html = await datasette.render_template("aiwatch_search.html", {
+        "query": query, "q": request.args.get("q") or "", "mode": request.args.get("mode") or "hybrid",
+        "modes": MODES, "selected": {k: request.args.get(k) or "" for k in FILTERS},
+        "options": await read(datasette, filter_options), "results": results, "message": message,
+        "feed_url": f"/-/search.atom?{query_string(request)}" if query else None,
+        "json_url": f"/-/search.json?{query_string(request)}" if query else None,
+        "database": datasette.get_database().name,
+    }, request=request)
+    return Response.html(html)
+
+
+async def article_view(request: Any, datasette: Any) -> Response:
+    data = await read(datasette, article_page, int(request.url_vars["id"]))
+    if data is None:
+        raise NotFound("Article not found")
+    html = await datasette.render_template(
+        "aiwatch_article.html", {**data, "database": datasette.get_database().name}, request=request)
+    return Response.html(html)
+
+
+async def story_view(request: Any, datasette: Any) -> Response:
+    data = await read(datasette, story_page, request.url_vars["id"])
+    if data is None:
+        raise NotFound("Story not found")
+    html = await datasette.render_template(
+        "aiwatch_story.html", {**data, "database": datasette.get_database().name}, request=request)
+    return Response.html(html)
+
+
+def home() -> Response:
+    return Response.redirect("/-/search")
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    return [
+        (r"^/$", home),
+        (r"^/-/search(\.(?P<format>json))?$", search_view),
+        (r"^/-/article/(?P<id>\d+)$", article_view),
+        (r"^/-/story/(?P<id>[A-Za-z0-9_-]+)$", story_view),
+    ]
+
+
+@hookimpl
+def render_cell(row: Any, value: Any, column: str, table: str | None) -> Any:
+    """Titles, article ids and story ids link to our pages; money gets thousands separators."""
+    if value is None or value == "":
+        return None
+    if column == "story_id" or (table == "stories" and column == "id"):
+        return Markup(f'<a href="/-/story/{escape(value)}">{escape(value)}</a>')
+    if column == "article_id" and isinstance(value, int):
+        return Markup(f'<a href="/-/article/{value}">{value}</a>')
+    # sqlite3.Row: `in` tests values, keys() the column names.
+    if table == "article_list" and column == "title" and "id" in row.keys():  # noqa: SIM118
+        return Markup(f'<a href="/-/article/{int(row["id"])}">{escape(value)}</a>')
+    if column in ("amount", "valuation") and isinstance(value, int | float):
+        return f"{value:,.0f}"
+    return None
+
+
+@hookimpl
+def menu_links(datasette: Any) -> list[dict[str, str]]:
+    name = datasette.get_database().name
+    return [
+        {"href": "/-/search", "label": "Search"},
+        {"href": f"/{name}/article_list", "label": "All articles (faceted)"},
+        {"href": f"/{name}/stories", "label": "Stories"},
+        {"href": f"/{name}/funding_rounds", "label": "Funding rounds"},
+        {"href": "/-/charts/topics-per-week", "label": "Topics per week"},
+        {"href": f"/{name}", "label": "Tables and queries"},
+    ]

@@ -1,0 +1,372 @@
+"""The weekly digest: build from the enriched demo corpus, render, and send over a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+import socket
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+from markupsafe import escape
+
+from kb.cli import cli
+from kb.config import Smtp
+from kb.db import open_db
+from kb.digest import DigestError, IsoWeek, build_week, select_digest
+from kb.digest_render import compose_message, money, render_digest
+from kb.mailer import MailError, smtp_settings
+from kb.subscribers import Subscriber
+
+ROOT = Path(__file__).resolve().parent.parent
+WEEK = "2026-W46"
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message and refuses the addresses in ``refuse`` (550)."""
+
+    def __init__(self) -> None:
+        self.refuse: set[str] = set()
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 Message accepted for delivery"
+
+    def for_address(self, address: str) -> list[EmailMessage]:
+        return [email.message_from_bytes(raw, policy=default_policy)  # type: ignore[misc]
+                for rcpts, raw in self.messages if address in rcpts]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield mailbox, port
+    controller.stop()
+
+
+def smtp_env(port: int) -> dict[str, str]:
+    return {"KB_SMTP_HOST": "127.0.0.1", "KB_SMTP_PORT": str(port), "KB_SMTP_SECURITY": "none",
+            "KB_MAIL_FROM": "aiwatch <digest@aiwatch.test>", "KB_SMTP_USER": "", "KB_SMTP_PASSWORD": ""}
+
+
+def kb(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(cli, list(args), env={"KB_DB": None, "KB_CONFIG": None, **(env or {})})
+
+
+def week_data(db_path: Path, week: str = WEEK) -> Any:
+    return build_week(open_db(db_path, create=False), week=IsoWeek.parse(week))
+
+
+# -- weeks ----------------------------------------------------------------------------------------
+
+def test_iso_weeks() -> None:
+    week = IsoWeek.parse("2026-W46")
+    assert week.start == datetime(2026, 11, 9, tzinfo=UTC) and week.end == datetime(2026, 11, 16, tzinfo=UTC)
+    assert week.previous().label == "2026-W45" and IsoWeek.parse("2027-W01").previous().label == "2026-W53"
+    assert IsoWeek.last_full(datetime(2026, 11, 23, 7, 0, tzinfo=UTC)).label == "2026-W47"
+    assert IsoWeek.last_full(datetime(2026, 11, 29, 23, 59, tzinfo=UTC)).label == "2026-W47"
+    for bad in ("2026-47", "W46", "2026-W54", "2025-W53", "next week"):
+        with pytest.raises(DigestError):
+            IsoWeek.parse(bad)
+
+
+def test_money_formatting() -> None:
+    assert money(3_500_000_000, "EUR") == "€3.5bn"
+    assert money(28_000_000, "USD") == "$28m"
+    assert money(1_400_000_000, "CAD") == "1.4bn CAD"
+    assert money(None) == "–"
+
+
+# -- build ----------------------------------------------------------------------------------------
+
+def test_build_week_reads_the_demo_corpus(demo_db: Path) -> None:
+    data = week_data(demo_db)
+    assert data.article_count > 5 and data.outlet_count > 3
+    ids = [s.id for s in data.stories]
+    assert len(ids) == len(set(ids)), "each story once"
+    assert all(s.outlet_count >= 1 and s.articles and s.lead().url.startswith("http") for s in data.stories)
+    assert any(s.outlet_count > 1 for s in data.stories)
+    assert [s.outlet_count for s in data.stories] == sorted((s.outlet_count for s in data.stories), reverse=True)
+    start, end = data.week.start.isoformat(), data.week.end.isoformat()
+    assert all(any(start <= a.published < end for a in s.articles) for s in data.stories)
+    keys = [(f.company, f.amount, f.currency) for f in data.funding]
+    assert data.funding and len(keys) == len(set(keys))
+    assert all(f.amount > 0 and f.currency for f in data.funding)
+    counts = {c.key: c for c in data.topic_counts}
+    assert {"sovereignty", "open-source", "regulation", "export-controls", "funding"} <= set(counts)
+    assert sum(c.this_week for c in counts.values()) > 0 and sum(c.last_week for c in counts.values()) > 0
+
+
+def test_each_reader_gets_their_topics_each_story_once(demo_db: Path) -> None:
+    data = week_data(demo_db)
+    policy = select_digest(data, Subscriber("p@example.org", topics=["regulation", "export-controls",
+                                                                      "sovereignty"], profile="policy"))
+    shown = [s for section in policy.sections for s in section.stories]
+    assert shown and len({s.id for s in shown}) == len(shown)
+    assert [s.key for s in policy.sections] == ["regulation", "export-controls", "sovereignty"]
+    for section in policy.sections:
+        assert all(section.key in s.topics for s in section.stories)
+    assert not policy.vendors
+    vendor = max(data.vendor_counts, key=lambda c: c.this_week).key
+    watcher = select_digest(data, Subscriber("v@example.org", vendors=[vendor]))
+    picked = [s for section in watcher.sections for s in section.stories]
+    assert picked and all(vendor in s.vendors for s in picked)
+    assert [c.key for c in watcher.vendors] == [vendor]
+    everyone = select_digest(data, Subscriber("e@example.org"))
+    assert everyone.sections[0].key == "top" and everyone.sections[0].stories == data.stories[:8]
+    assert everyone.policy and all(
+        any(t in s.topics for t in ("regulation", "export-controls")) for sec in everyone.policy
+        for s in sec.stories)
+
+
+def test_reader_language_picks_the_article_in_that_language(demo_db: Path) -> None:
+    data = week_data(demo_db)
+    mixed = [s for s in data.stories if {a.lang for a in s.articles} >= {"en", "fr"}
+             or {a.lang for a in s.articles} >= {"en", "de"}]
+    for story in mixed:
+        for lang in {a.lang for a in story.articles}:
+            assert story.lead(lang).lang == lang
+        assert story.lead("en").lang == "en"
+
+
+def test_an_empty_week_says_so(demo_db: Path) -> None:
+    data = week_data(demo_db, "2026-W02")
+    assert data.article_count == 0 and not data.stories
+    rendered = render_digest(select_digest(data, Subscriber("a@example.org", topics=["funding"])))
+    assert "No articles were collected for this week" in rendered.text
+    assert "No articles were collected for this week" in rendered.html
+    assert "a quiet week" in rendered.subject
+
+
+def test_failing_source_is_flagged_for_the_operator(demo_db_copy: Path) -> None:
+    now = datetime.now(UTC)
+    with sqlite3.connect(demo_db_copy) as conn:
+        conn.execute("update sources set consecutive_failures = 4, last_error = 'HTTP 503 from feed', "
+                     "last_success_at = ?, last_attempt_at = ? where id = 'policy-circuit'",
+                     [(now - timedelta(days=2)).isoformat(), now.isoformat()])
+        conn.execute("update sources set consecutive_failures = 1, last_error = 'timeout', "
+                     "last_success_at = ?, last_attempt_at = ? where id = 'market-pulse'",
+                     [(now - timedelta(hours=3)).isoformat(), now.isoformat()])
+    rendered = render_digest(select_digest(week_data(demo_db_copy), Subscriber("a@example.org")))
+    for part in (rendered.text, rendered.html):
+        assert "Policy Circuit" in part.split("Note for the operator")[1]
+        assert "HTTP 503 from feed" in part
+        assert "timeout" not in part.split("Note for the operator")[1]
+
+
+# -- render ---------------------------------------------------------------------------------------
+
+EVIL_TITLE = '<script>alert("pwned")</script> Evil & Sons <b>bold</b> regulation'
+EVIL_SUMMARY = '<img src=x onerror="alert(1)"> The AI Act applies from August, officials said.'
+
+
+def insert_hostile_article(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:
+        cur = conn.execute(
+            "insert into articles (url, source_id, title, published_at, lang, text, content_hash) "
+            "values (?, 'policy-circuit', ?, '2026-11-11T10:00:00+00:00', 'en', ?, 'x')",
+            ["http://127.0.0.1:1/evil?a=1&b=<2>", EVIL_TITLE, "Some text about the AI Act."])
+        aid = cur.lastrowid
+        conn.execute("insert into article_topics (article_id, topic, score, method, evidence) "
+                     "values (?, 'regulation', 0.99, 'test', '')", [aid])
+        conn.execute("insert into article_summaries (article_id, summary, method) values (?, ?, 'test')",
+                     [aid, EVIL_SUMMARY])
+
+
+def test_crawled_text_is_escaped_in_html(demo_db_copy: Path) -> None:
+    insert_hostile_article(demo_db_copy)
+    data = week_data(demo_db_copy)
+    reader = Subscriber("a@example.org", topics=["regulation"], token="t")
+    rendered = render_digest(select_digest(data, reader))
+    assert "<script>" not in rendered.html and "<img" not in rendered.html and "<b>bold" not in rendered.html
+    assert str(escape(EVIL_TITLE)) in rendered.html
+    assert "&lt;img src=x onerror=" in rendered.html
+    assert 'href="http://127.0.0.1:1/evil?a=1&amp;b=&lt;2&gt;"' in rendered.html
+    assert EVIL_TITLE[:30] in rendered.text  # the plain-text part is text, shown as is
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page()
+        page.set_content(rendered.html)
+        assert page.locator("script").count() == 0 and page.locator("img").count() == 0
+        assert page.locator("b").count() == 0
+        assert '<script>alert("pwned")</script>' in page.inner_text("body")
+        browser.close()
+
+
+def test_html_digest_in_chromium_and_screenshot(demo_db: Path) -> None:
+    """The all-topics digest, as `kb digest --out` writes it, fits a phone; saved for the docs."""
+    data = week_data(demo_db)
+    reader = Subscriber("reader@example.org", vendors=["Mistral AI"], profile="investor",
+                        topics=["funding", "sovereignty"], token="t")
+    msg, rendered = compose_message(data, reader, mail_from="digest@aiwatch.test")
+    from playwright.sync_api import sync_playwright
+
+    target = ROOT / "docs" / "digest-screenshot.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.set_content(rendered.html)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        assert phone.locator("h2").count() >= 4
+        desktop = browser.new_page(viewport={"width": 760, "height": 1000})
+        desktop.set_content(rendered.html)
+        assert desktop.locator("table tr").count() > 5
+        target.parent.mkdir(exist_ok=True)
+        desktop.screenshot(path=str(target), full_page=True)
+        browser.close()
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 20_000
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+def test_smtp_settings_flags_over_env_over_config() -> None:
+    config = Smtp(host="smtp.config.example", port=587, security="starttls", mail_from="c@example.org",
+                  user="config-user")
+    env = {"KB_SMTP_HOST": "smtp.env.example", "KB_SMTP_PORT": "2525", "KB_SMTP_PASSWORD": "s3cret"}
+    s = smtp_settings(config, env=env, overrides={"host": "smtp.flag.example", "port": None})
+    assert (s.host, s.port, s.security, s.user, s.password, s.mail_from) == (
+        "smtp.flag.example", 2525, "starttls", "config-user", "s3cret", "c@example.org")
+    assert "s3cret" not in repr(s)
+    assert smtp_settings(config, env={}).password is None
+    with pytest.raises(MailError, match="KB_SMTP_PASSWORD"):
+        smtp_settings(config, env={}).require()
+    with pytest.raises(MailError, match="no SMTP server configured"):
+        smtp_settings(Smtp(), env={}).require()
+    with pytest.raises(MailError, match="port must be a number"):
+        smtp_settings(Smtp(), env={"KB_SMTP_PORT": "twenty"})
+    with pytest.raises(MailError, match="none, starttls or ssl"):
+        smtp_settings(Smtp(), env={"KB_SMTP_SECURITY": "tls"})
+
+
+# -- the command: preview, send, retry ------------------------------------------------------------
+
+def test_out_writes_eml_and_html_preview(demo_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = kb("digest", "--db", str(demo_db), "--week", WEEK, "--out", str(out),
+                "--subscribers-db", str(tmp_path / "subs.db"))
+    assert result.exit_code == 0, result.output
+    assert "all-topics preview" in result.stdout
+    eml, html = out / f"{WEEK}-preview.eml", out / f"{WEEK}-preview.html"
+    msg = email.message_from_bytes(eml.read_bytes(), policy=default_policy)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+    assert msg["Message-ID"].startswith("<digest.2026-W46.") and msg["List-Unsubscribe"].startswith("<mailto:")
+    assert html.read_text(encoding="utf-8") == msg.get_body(("html",)).get_content()
+    assert "Funding round-up" in html.read_text(encoding="utf-8")
+
+
+def test_send_without_smtp_is_a_clear_error(demo_db: Path, tmp_path: Path) -> None:
+    result = kb("digest", "--db", str(demo_db), "--week", WEEK, "--send",
+                "--subscribers-db", str(tmp_path / "subs.db"), env={"KB_SMTP_HOST": None})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: no SMTP server configured") and result.stderr.count("\n") == 1
+    bad = kb("digest", "--db", str(demo_db), "--week", "2026-W60")
+    assert bad.exit_code == 1 and bad.stderr == "Error: 2026 has no week 60\n"
+
+
+def test_unreachable_smtp_fails_and_leaves_mail_for_next_run(demo_db: Path, tmp_path: Path) -> None:
+    subs = str(tmp_path / "subs.db")
+    assert kb("subscribers", "add", "ana@example.org", "--db", str(demo_db), "--subscribers-db", subs).exit_code == 0
+    result = kb("digest", "--db", str(demo_db), "--week", WEEK, "--send", "--subscribers-db", subs,
+                env=smtp_env(free_port()))
+    assert result.exit_code == 1
+    assert "Error: cannot reach SMTP server 127.0.0.1" in result.stderr and "Traceback" not in result.output
+    with sqlite3.connect(subs) as conn:
+        assert conn.execute("select status from digest_sends").fetchall() == [("failed",)]
+
+
+def test_send_delivers_once_and_retries_refused(demo_db: Path, tmp_path: Path,
+                                                smtp: tuple[Mailbox, int]) -> None:
+    mailbox, port = smtp
+    subs = str(tmp_path / "subs.db")
+    db = str(demo_db)
+    for args in (["policy@example.org", "--profile", "policy"],
+                 ["investor@example.org", "--profile", "investor", "--vendor", "Mistral AI"],
+                 ["bounce@example.org", "--lang", "fr"]):
+        assert kb("subscribers", "add", *args, "--db", db, "--subscribers-db", subs).exit_code == 0
+    mailbox.refuse = {"bounce@example.org"}
+    send = ("digest", "--db", db, "--week", WEEK, "--send", "--subscribers-db", subs)
+
+    first = kb(*send, env=smtp_env(port))
+    assert first.exit_code == 1, first.output
+    assert "failed: bounce@example.org: 550" in first.stderr
+    assert "2026-W46: 2 sent, 0 already sent, 1 failed" in first.stdout
+    assert len(mailbox.messages) == 2
+
+    data = week_data(demo_db)
+    for address, reader in (
+            ("policy@example.org", Subscriber("policy@example.org", profile="policy",
+                                              topics=["regulation", "export-controls", "sovereignty"])),
+            ("investor@example.org", Subscriber("investor@example.org", profile="investor", topics=["funding"],
+                                                vendors=["Mistral AI"]))):
+        [msg] = mailbox.for_address(address)
+        check_message(msg, address)
+        html = msg.get_body(("html",)).get_content()
+        expected = select_digest(data, reader)
+        leads = [s.lead().title for section in expected.sections for s in section.stories]
+        assert leads and all(str(escape(title)) in html for title in leads)
+        others = [s for s in data.stories
+                  if s not in [x for sec in expected.sections for x in sec.stories]
+                  and s not in [x for sec in expected.policy for x in sec.stories]]
+        assert all(str(escape(s.lead().title)) not in html for s in others)
+    assert "Vendors in the news" in mailbox.for_address("investor@example.org")[0].get_body(("html",)).get_content()
+
+    second = kb(*send, env=smtp_env(port))
+    assert second.exit_code == 1 and "0 sent, 2 already sent, 1 failed" in second.stdout
+    assert len(mailbox.messages) == 2, "a re-run never mails twice"
+
+    mailbox.refuse.clear()
+    third = kb(*send, env=smtp_env(port))
+    assert third.exit_code == 0, third.output
+    assert "1 sent, 2 already sent, 0 failed" in third.stdout
+    [retried] = mailbox.for_address("bounce@example.org")
+    check_message(retried, "bounce@example.org")
+    assert "Veille IA" in retried["Subject"]
+    assert len(mailbox.messages) == 3
+
+    fourth = kb(*send, env=smtp_env(port))
+    assert fourth.exit_code == 0 and "0 sent, 3 already sent" in fourth.stdout
+    assert len(mailbox.messages) == 3
+    with sqlite3.connect(subs) as conn:
+        rows = dict(conn.execute("select email, attempts from digest_sends where status = 'sent'").fetchall())
+    assert rows == {"policy@example.org": 1, "investor@example.org": 1, "bounce@example.org": 3}
+
+
+def check_message(msg: EmailMessage, address: str) -> None:
+    assert msg["To"] == address and "digest@aiwatch.test" in msg["From"]
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert text is not None and html is not None
+    assert "2026-W46" in msg["Subject"] and "Week 46" in text.get_content() + html.get_content() or \
+        "Semaine 46" in text.get_content()
+    assert msg["List-Unsubscribe"].startswith("<mailto:digest@aiwatch.test?subject=unsubscribe%20")
+    assert msg["Message-ID"].startswith("<digest.2026-W46.") and msg["Message-ID"].endswith("@aiwatch.test>")
+    assert abs(parsedate_to_datetime(msg["Date"]) - datetime.now(UTC)) < timedelta(minutes=5)
+    assert html.get_content().lstrip().startswith("<!DOCTYPE html>")
