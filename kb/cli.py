@@ -324,6 +324,40 @@ def _aeb_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@cli.command()
+@click.argument("target", type=click.Choice(["topic", "vendor", "jurisdiction", "funding"]))
+@click.argument("article_id", type=int)
+@click.argument("value")
+@db_option
+@click.option("--confirm", "verdict", flag_value="confirm", help="The value is right.")
+@click.option("--reject", "verdict", flag_value="reject", help="The value is wrong.")
+@click.option("--by", "reviewer", default=lambda: os.environ.get("USER", "analyst"),
+              show_default="$USER", help="Who makes the correction.")
+@click.option("--note", help="Why.")
+@friendly_errors
+def review(target: str, article_id: int, value: str, db_path: str, verdict: str | None,
+           reviewer: str, note: str | None) -> None:
+    """Confirm or reject a topic, vendor, jurisdiction or funding row of an article.
+
+    VALUE is a topic slug, a vendor or jurisdiction name, or a funding event's id. A correction
+    overrides the machine on every later run.
+
+    \b
+    Examples:
+      kb review topic 42 funding --reject --note "capex, not a funding round"
+      kb review vendor 42 "Mistral AI" --confirm
+      kb review funding 42 17 --reject
+    """
+    from kb.db import open_db
+    from kb.review import save_review
+
+    if verdict is None:
+        raise click.UsageError("say --confirm or --reject")
+    save_review(open_db(db_path, create=False), article_id=article_id, target=target, value=value,
+                verdict=verdict, reviewer=reviewer, note=note)
+    click.echo(f"{verdict}ed {target} {value!r} of article {article_id} (by {reviewer})")
+
+
 @cli.command("train-topics")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="An enriched database of the sample corpus (default: crawl and embed it afresh).")

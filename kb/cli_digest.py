@@ -21,12 +21,17 @@ def private_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         default=None, help=PRIVATE_HELP)(fn)
 
 
-def _private_db(db_path: str, config_name: str | None, private_path: str | None) -> Any:
+def _private_path(db_path: str, config_name: str | None, private_path: str | None) -> Path:
     from kb.config import load_config
-    from kb.subscribers import open_private_db, private_db_path
+    from kb.subscribers import private_db_path
 
-    configured = private_path or load_config(config_name).subscribers_db
-    return open_private_db(private_db_path(db_path, configured))
+    return private_db_path(db_path, private_path or load_config(config_name).subscribers_db)
+
+
+def _private_db(db_path: str, config_name: str | None, private_path: str | None) -> Any:
+    from kb.subscribers import open_private_db
+
+    return open_private_db(_private_path(db_path, config_name, private_path))
 
 
 @cli.command()
@@ -268,8 +273,9 @@ def schedule(db_path: str, config_name: str | None, once: bool, print_cron: bool
     if not smtp_configured:
         click.echo(f"no SMTP server configured: digests are written to {outbox}/ instead of mailed",
                    err=True)
-    scheduler = build_scheduler(db_path, config_name, plan,
-                                _private_db(db_path, config_name, private_path),
+    state = _private_path(db_path, config_name, private_path)
+    _private_db(db_path, config_name, private_path).close()  # create it (and fail early) here
+    scheduler = build_scheduler(db_path, config_name, plan, state,
                                 smtp_configured=smtp_configured, outbox=outbox, env=env)
     if once:
         outcomes = scheduler.run_due()

@@ -86,4 +86,7 @@ def run_enrichment(db: Database, *, only: list[str] | None = None, **options: An
         started = time.perf_counter()
         counts[name] = stage(db, **options)
         logger.info("%s: %d articles in %.1f s", name, counts[name], time.perf_counter() - started)
+    from kb.review import apply_reviews
+
+    apply_reviews(db)
     return counts

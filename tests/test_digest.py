@@ -6,6 +6,7 @@ import email
 import socket
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -59,14 +60,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, for the duration."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield mailbox, controller.port
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
+    with smtp_server() as running:
+        yield running
 
 
 def smtp_env(port: int) -> dict[str, str]:
@@ -111,7 +120,8 @@ def test_build_week_reads_the_demo_corpus(demo_db: Path) -> None:
     assert len(ids) == len(set(ids)), "each story once"
     assert all(s.outlet_count >= 1 and s.articles and s.lead().url.startswith("http") for s in data.stories)
     assert any(s.outlet_count > 1 for s in data.stories)
-    assert [s.outlet_count for s in data.stories] == sorted((s.outlet_count for s in data.stories), reverse=True)
+    outlets = [s.outlet_count for s in data.stories]
+    assert outlets == sorted(outlets, reverse=True)
     start, end = data.week.start.isoformat(), data.week.end.isoformat()
     assert all(any(start <= a.published < end for a in s.articles) for s in data.stories)
     keys = [(f.company, f.amount, f.currency) for f in data.funding]
@@ -277,7 +287,8 @@ def test_out_writes_eml_and_html_preview(demo_db: Path, tmp_path: Path) -> None:
     msg = email.message_from_bytes(eml.read_bytes(), policy=default_policy)
     assert msg.get_content_type() == "multipart/alternative"
     assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
-    assert msg["Message-ID"].startswith("<digest.2026-W46.") and msg["List-Unsubscribe"].startswith("<mailto:")
+    assert msg["Message-ID"].startswith("<digest.2026-W46.")
+    assert msg["List-Unsubscribe"].startswith("<mailto:")
     assert html.read_text(encoding="utf-8") == msg.get_body(("html",)).get_content()
     assert "Funding round-up" in html.read_text(encoding="utf-8")
 
@@ -293,7 +304,8 @@ def test_send_without_smtp_is_a_clear_error(demo_db: Path, tmp_path: Path) -> No
 
 def test_unreachable_smtp_fails_and_leaves_mail_for_next_run(demo_db: Path, tmp_path: Path) -> None:
     subs = str(tmp_path / "subs.db")
-    assert kb("subscribers", "add", "ana@example.org", "--db", str(demo_db), "--subscribers-db", subs).exit_code == 0
+    added = kb("subscribers", "add", "ana@example.org", "--db", str(demo_db), "--subscribers-db", subs)
+    assert added.exit_code == 0
     result = kb("digest", "--db", str(demo_db), "--week", WEEK, "--send", "--subscribers-db", subs,
                 env=smtp_env(free_port()))
     assert result.exit_code == 1
@@ -324,8 +336,8 @@ def test_send_delivers_once_and_retries_refused(demo_db: Path, tmp_path: Path,
     for address, reader in (
             ("policy@example.org", Subscriber("policy@example.org", profile="policy",
                                               topics=["regulation", "export-controls", "sovereignty"])),
-            ("investor@example.org", Subscriber("investor@example.org", profile="investor", topics=["funding"],
-                                                vendors=["Mistral AI"]))):
+            ("investor@example.org", Subscriber("investor@example.org", profile="investor",
+                                                topics=["funding"], vendors=["Mistral AI"]))):
         [msg] = mailbox.for_address(address)
         check_message(msg, address)
         html = msg.get_body(("html",)).get_content()
@@ -336,7 +348,8 @@ def test_send_delivers_once_and_retries_refused(demo_db: Path, tmp_path: Path,
                   if s not in [x for sec in expected.sections for x in sec.stories]
                   and s not in [x for sec in expected.policy for x in sec.stories]]
         assert all(str(escape(s.lead().title)) not in html for s in others)
-    assert "Vendors in the news" in mailbox.for_address("investor@example.org")[0].get_body(("html",)).get_content()
+    investor = mailbox.for_address("investor@example.org")[0]
+    assert "Vendors in the news" in investor.get_body(("html",)).get_content()
 
     second = kb(*send, env=smtp_env(port))
     assert second.exit_code == 1 and "0 sent, 2 already sent, 1 failed" in second.stdout
