@@ -39,6 +39,7 @@ class ArticleItem:
     entry_fingerprint: str | None = None
     guid: str | None = None
     body: bytes | None = None
+    body_gz: bytes | None = None  # the body gzip-compressed (by an extraction worker)
     encoding: str | None = None
     final_url: str | None = None
     status: int | None = None

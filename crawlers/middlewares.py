@@ -9,6 +9,7 @@ import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -40,6 +41,7 @@ class PrivateNetworkGuard:
         self.allow_private = allow_private
         self.refused = 0
         self.allowed_netlocs: set[str] = set()
+        self.resolved: set[str | None] = set()  # hosts already looked up (cached by netguard)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PrivateNetworkGuard:
@@ -53,9 +55,12 @@ class PrivateNetworkGuard:
                     parts.netloc in self.allowed_netlocs):
                 return None
             feed_url = (request.meta.get("source") or {}).get("feed_url")
-            # Resolving a name can block: do it off the reactor thread.
-            reason = await asyncio.get_running_loop().run_in_executor(
-                None, refusal_reason, request.url, feed_url)
+            if parts.hostname in self.resolved or parts.netloc == _netloc(feed_url):
+                reason = refusal_reason(request.url, feed_url)  # no name to look up
+            else:  # resolving a name can block: do it off the reactor thread
+                reason = await asyncio.get_running_loop().run_in_executor(
+                    None, refusal_reason, request.url, feed_url)
+                self.resolved.add(parts.hostname)
         if reason:
             self.refused += 1
             via = request.meta.get("redirect_urls")
@@ -64,6 +69,11 @@ class PrivateNetworkGuard:
             raise RefusedRequest(f"refused: {reason}")
         self.allowed_netlocs.add(parts.netloc)
         return None
+
+
+def _netloc(feed_url: str | None) -> str | None:
+    """The netloc of a feed URL (its host is trusted without a lookup)."""
+    return urlsplit(feed_url).netloc if feed_url else None
 
 
 def _politer(old: tuple[float | None, int | None] | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gzip
 import logging
 import signal
 from collections import Counter
@@ -35,6 +36,12 @@ def extract_page(body: bytes, content_type: str | None, url: str) -> dict[str, A
         return None
     html, _ = decode_html(body, content_type)
     return extract_article(html, url)
+
+
+def process_page(body: bytes, content_type: str | None,
+                 url: str) -> tuple[dict[str, Any] | None, bytes]:
+    """What a worker does for one page: extract it, and compress the body for the archive."""
+    return extract_page(body, content_type, url), gzip.compress(body, 6)
 
 
 def _die_with_parent() -> None:
@@ -72,10 +79,10 @@ class ExtractionPipeline:
         content_type = item.headers.get("Content-Type")
         try:
             if self.pool is None:
-                item.extracted = extract_page(item.body, content_type, url)
+                item.extracted, item.body_gz = process_page(item.body, content_type, url)
             else:
-                future = self.pool.submit(extract_page, item.body, content_type, url)
-                item.extracted = await asyncio.wrap_future(future)
+                future = self.pool.submit(process_page, item.body, content_type, url)
+                item.extracted, item.body_gz = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             logger.warning("extraction worker died on %s; restarting the pool", url)
             self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_die_with_parent)

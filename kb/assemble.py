@@ -142,6 +142,7 @@ def build_article(item: dict[str, Any], extracted: dict[str, Any] | None) -> dic
         "extraction": extraction,
         "entry_fingerprint": item.get("entry_fingerprint"),
         "body": item.get("body"),
+        "body_gz": item.get("body_gz"),
         "final_url": item.get("final_url"),
         "status": item.get("status"),
         "headers": item.get("headers"),

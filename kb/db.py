@@ -232,7 +232,7 @@ def save_page(db: Database, article_id: int, article: dict[str, Any]) -> None:
             "status": article.get("status"),
             "headers": json.dumps(article.get("headers") or {}),
             "fetched_at": article.get("fetched_at"),
-            "body_gz": gzip.compress(article["body"], 6),
+            "body_gz": article.get("body_gz") or gzip.compress(article["body"], 6),
         },
         pk="article_id",
         alter=False,

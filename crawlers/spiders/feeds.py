@@ -9,7 +9,7 @@ from typing import Any
 
 import scrapy
 from scrapy.exceptions import DownloadCancelledError
-from scrapy.http import Response, TextResponse
+from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.items import ArticleItem, FeedResult, PageRefused
@@ -115,8 +115,6 @@ class FeedsSpider(scrapy.Spider):
         item.final_url = response.url
         item.status = response.status
         item.headers = {h: v for h in KEPT_HEADERS if (v := _header(response, h))}
-        if isinstance(response, TextResponse):
-            item.encoding = response.encoding
         yield item
         yield from self._page_done(item.source_id)
 

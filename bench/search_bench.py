@@ -1,0 +1,169 @@
+"""Search latency at scale: keyword, semantic and hybrid, next to bare baselines in the same run.
+
+    python bench/search_bench.py                 # 100k synthetic articles
+    python bench/search_bench.py --large         # 1M (vectors synthetic, English model only)
+    python bench/search_bench.py --rows 20000    # quicker
+
+Articles are generated with a fixed seed from a news-like vocabulary (Zipf-distributed words, so
+common words are very common). Vectors are random unit vectors (one per article), which is what
+the index holds at that scale; queries are embedded with the real models, and that time counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kb.db import open_db  # noqa: E402
+from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, get_embedder, to_blob  # noqa: E402
+from kb.search import Query, rank  # noqa: E402
+from kb.vectors import load_index  # noqa: E402
+
+TOPICAL = ("export controls chips licence Nvidia China Commerce rule entity list sovereign cloud "
+           "Mistral funding round valuation Series investors open weights model release licence "
+           "regulation AI Act Commission compliance copyright lawsuit data centre compute GPU "
+           "Anthropic OpenAI Google Meta Microsoft Amazon Europe France Germany India Japan "
+           "startup billion million euros dollars debt equity acquisition semiconductor memory "
+           "bandwidth training inference safety institute guidance enforcement fine court").split()
+COMMON = ("the of and to a in that is for on with as was by it at from said has have its be "
+          "new will are which this after also more but about their than been year over").split()
+QUERIES = ["Mistral funding round", "Nvidia China export licence", "AI Act compliance guidance",
+           "sovereign cloud Europe", "open weights model release", "entity list semiconductor",
+           "copyright lawsuit court", "data centre debt financing", "the new", "said the year",
+           "which European startups raised money this year?", "rules on chips sold to China",
+           "Anthropic valuation billion", "safety institute enforcement", "GPU compute India",
+           "Series B investors euros", "memory bandwidth rule", "Meta open model licence",
+           "Commission fine OpenAI", "acquisition of an AI startup"]
+
+
+def synthetic_articles(n: int, seed: int = 7):
+    rng = random.Random(seed)
+    vocab = TOPICAL + [f"term{i}" for i in range(20000)]
+    weights = [1 / (i + 1) ** 0.9 for i in range(len(vocab))]
+    for i in range(n):
+        words = rng.choices(vocab, weights=weights, k=260)
+        for j in range(0, 260, 4):
+            words[j] = rng.choice(COMMON)
+        day = 1 + (i * 365 // n)
+        yield {"url": f"https://bench.example/{i}", "original_url": "", "source_id": None,
+               "title": " ".join(rng.choices(TOPICAL, k=7)).capitalize(),
+               "text": " ".join(words), "summary": "", "lang": "en",
+               "published_at": f"2026-{1 + (day - 1) // 31:02d}-{1 + (day - 1) % 28:02d}T08:00:00+00:00",
+               "fetched_at": "2026-12-01T00:00:00+00:00", "content_hash": f"h{i}", "word_count": 260}
+
+
+def build(path: Path, n: int, models: list[tuple[str, str, int]]) -> float:
+    started = time.perf_counter()
+    db = open_db(path)
+    db.execute("PRAGMA synchronous = OFF")
+    batch = []
+    for article in synthetic_articles(n):
+        batch.append(article)
+        if len(batch) == 5000:
+            with db.conn:
+                db["articles"].insert_all(batch, batch_size=1000)
+            batch = []
+    if batch:
+        with db.conn:
+            db["articles"].insert_all(batch, batch_size=1000)
+    rng = np.random.default_rng(11)
+    for role, name, dim in models:
+        db["embedding_models"].upsert({"role": role, "name": name, "dim": dim}, pk="role")
+        for start in range(1, n + 1, 20000):
+            ids = range(start, min(n + 1, start + 20000))
+            vectors = rng.standard_normal((len(ids), dim)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            with db.conn:
+                db["embeddings"].insert_all(
+                    ({"article_id": i, "passage": 0, "model": name, "vector": to_blob(v)}
+                     for i, v in zip(ids, vectors, strict=True)), batch_size=2000)
+    db.execute("PRAGMA optimize")
+    db.close()
+    return time.perf_counter() - started
+
+
+def timed(fn, queries: list[str]) -> list[float]:
+    out = []
+    for q in queries:
+        started = time.perf_counter()
+        fn(q)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def row(name: str, ms: list[float], baseline: list[float] | None = None) -> str:
+    p50, p95 = statistics.median(ms), sorted(ms)[int(0.95 * (len(ms) - 1))]
+    ratio = f"{p95 / sorted(baseline)[int(0.95 * (len(baseline) - 1))]:.2f}x" if baseline else ""
+    return f"| {name} | {p50:.1f} | {p95:.1f} | {max(ms):.1f} | {ratio} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--large", action="store_true", help="1,000,000 rows")
+    parser.add_argument("--db", type=Path, help="keep the generated database here")
+    args = parser.parse_args()
+    n = 1_000_000 if args.large else args.rows
+    models = [("primary", DEFAULT_MODEL, 384)]
+    if not args.large:
+        models.append(("multilingual", MULTILINGUAL_MODEL, 512))
+    tmp = tempfile.TemporaryDirectory()
+    path = args.db or Path(tmp.name) / "bench.db"
+    build_s = build(path, n, models)
+    db = open_db(path, create=False)
+    embedders = {role: get_embedder(name) for role, name, _ in models}
+    for e in embedders.values():
+        e.encode(["warm up"])
+    for _, name, _ in models:
+        load_index(db, name)
+    queries = QUERIES * 3
+
+    def raw_fts(q: str) -> None:
+        words = " OR ".join(f'"{w}"' for w in q.replace("?", "").split())
+        db.execute("select rowid from articles_fts where articles_fts match ? order by bm25(articles_fts) "
+                   "limit 20", [words]).fetchall()
+
+    index = load_index(db, DEFAULT_MODEL)
+
+    def raw_numpy(q: str) -> None:
+        v = embedders["primary"].encode([q])[0]
+        scores = index.matrix @ v
+        np.argpartition(-scores, 20)[:20]
+
+    results = {
+        "raw FTS5 MATCH ... ORDER BY bm25 LIMIT 20": timed(raw_fts, queries),
+        "raw numpy matmul (query embedding included)": timed(raw_numpy, queries),
+    }
+    for mode in ("keyword", "semantic", "hybrid"):
+        results[f"kb search --mode {mode}"] = timed(
+            lambda q, m=mode: rank(db, Query(q, mode=m, limit=20), embedders=embedders), queries)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    size_mb = os.path.getsize(path) / 1e6
+    print(f"\n{n:,} articles; build {build_s:.0f} s; database {size_mb:.0f} MB; "
+          f"peak memory {peak_mb:.0f} MB; {len(queries)} queries\n")
+    print("| search | p50 ms | p95 ms | max ms | p95 vs baseline |\n| --- | --- | --- | --- | --- |")
+    fts, mat = results["raw FTS5 MATCH ... ORDER BY bm25 LIMIT 20"], \
+        results["raw numpy matmul (query embedding included)"]
+    for name, ms in results.items():
+        base = fts if "keyword" in name else mat if "semantic" in name else None
+        if "hybrid" in name:
+            base = [a + b for a, b in zip(fts, mat, strict=True)]
+        print(row(name, ms, base if name.startswith("kb") else None))
+    common = [m for q, m in zip(queries, results["kb search --mode keyword"], strict=True)
+              if q in ("the new", "said the year")]
+    print(f"\ncommon-word queries, keyword mode: max {max(common):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
