@@ -123,20 +123,38 @@ ARTICLE_COLUMNS = ("url", "original_url", "source_id", "guid", "title", "author"
 MAX_BACKOFF = timedelta(days=7)
 
 
+def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    cursor = db.execute(sql, params)
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+
+
+def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
+    """Plain INSERT (the crawl's hot path: no per-call schema introspection)."""
+    columns = ", ".join(f"[{c}]" for c in row)
+    cursor = db.execute(f"insert into [{table}] ({columns}) values ({', '.join('?' * len(row))})",
+                        list(row.values()))
+    return cursor.lastrowid
+
+
+def _update(db: Database, table: str, pk: int, row: dict[str, Any]) -> None:
+    assignments = ", ".join(f"[{c}] = ?" for c in row)
+    db.execute(f"update [{table}] set {assignments} where id = ?", [*row.values(), pk])
+
+
 def _find_article(db: Database, article: dict[str, Any]) -> dict[str, Any] | None:
     """The stored article this one is: same canonical URL, else same source and GUID (a story
     re-announced under a new link)."""
-    existing = next(db["articles"].rows_where("url = ?", [article["url"]], limit=1), None)
+    existing = _one(db, "select * from articles where url = ?", [article["url"]])
     if existing is None and article.get("guid") and article.get("source_id"):
-        existing = next(db["articles"].rows_where(
-            "source_id = ? and guid = ?", [article["source_id"], article["guid"]],
-            order_by="id", limit=1), None)
+        existing = _one(db, "select * from articles where source_id = ? and guid = ? "
+                            "order by id limit 1", [article["source_id"], article["guid"]])
     return existing
 
 
 def _keep_version(db: Database, existing: dict[str, Any]) -> int:
     """Copy the stored text into article_versions; returns the next version number."""
-    db["article_versions"].insert({
+    _insert(db, "article_versions", {
         "article_id": existing["id"], "version": existing["version"],
         "title": existing["title"], "text": existing["text"],
         "content_hash": existing["content_hash"], "replaced_at": utcnow(),
@@ -145,7 +163,8 @@ def _keep_version(db: Database, existing: dict[str, Any]) -> int:
 
 
 def save_article(db: Database, article: dict[str, Any]) -> str:
-    """Insert or update one article by canonical URL (or source + GUID), in one transaction.
+    """Insert or update one article by canonical URL (or source + GUID), in one transaction
+    with its archived page.
 
     Returns 'new', 'updated' or 'unchanged'. An edited article keeps its id and first publication
     date; its previous text goes to ``article_versions``.
@@ -157,7 +176,7 @@ def save_article(db: Database, article: dict[str, Any]) -> str:
     with db.atomic():
         existing = _find_article(db, article)
         if existing is None:
-            article_id = db["articles"].insert(row).last_pk
+            article_id = _insert(db, "articles", row)
             status = "new"
         elif (article.get("extraction") == "fetch_failed"
               and existing["extraction"] not in ("feed_only", "fetch_failed")):
@@ -169,7 +188,7 @@ def save_article(db: Database, article: dict[str, Any]) -> str:
             keep = {k: row[k] for k in ("entry_fingerprint", "guid", *moved)
                     if row[k] and row[k] != existing[k]}
             if keep:
-                db["articles"].update(existing["id"], keep)
+                _update(db, "articles", existing["id"], keep)
             return "unchanged"
         else:
             article_id = existing["id"]
@@ -179,7 +198,7 @@ def save_article(db: Database, article: dict[str, Any]) -> str:
             if existing["published_at"]:
                 row["published_at"] = existing["published_at"]
                 row["date_flag"] = existing["date_flag"]
-            db["articles"].update(article_id, row)
+            _update(db, "articles", article_id, row)
             status = "updated"
         if article.get("body") is not None:
             save_page(db, article_id, article)
@@ -193,13 +212,15 @@ def update_article_text(db: Database, article_id: int, *, text: str, extraction:
     Returns 'updated' or 'unchanged'.
     """
     with db.atomic():
-        existing = db["articles"].get(article_id)
+        existing = _one(db, "select * from articles where id = ?", [article_id])
+        if existing is None:
+            raise DatabaseError(f"no article {article_id}")
         digest = content_hash(existing["title"], text)
         if digest == existing["content_hash"]:
             if extraction != existing["extraction"]:
-                db["articles"].update(article_id, {"extraction": extraction})
+                _update(db, "articles", article_id, {"extraction": extraction})
             return "unchanged"
-        db["articles"].update(article_id, {
+        _update(db, "articles", article_id, {
             "text": text, "extraction": extraction, "lang": lang or existing["lang"],
             "content_hash": digest, "word_count": len(text.split()),
             "version": _keep_version(db, existing),
@@ -224,19 +245,18 @@ def iter_stored_pages(db: Database, *, batch: int = 200) -> Any:
 
 def save_page(db: Database, article_id: int, article: dict[str, Any]) -> None:
     """Keep the raw response so extraction can be re-run without fetching again."""
-    db["pages"].upsert(
-        {
-            "article_id": article_id,
-            "url": article.get("original_url"),
-            "final_url": article.get("final_url"),
-            "status": article.get("status"),
-            "headers": json.dumps(article.get("headers") or {}),
-            "fetched_at": article.get("fetched_at"),
-            "body_gz": article.get("body_gz") or gzip.compress(article["body"], 6),
-        },
-        pk="article_id",
-        alter=False,
-    )
+    row = {
+        "article_id": article_id,
+        "url": article.get("original_url"),
+        "final_url": article.get("final_url"),
+        "status": article.get("status"),
+        "headers": json.dumps(article.get("headers") or {}),
+        "fetched_at": article.get("fetched_at"),
+        "body_gz": article.get("body_gz") or gzip.compress(article["body"], 6),
+    }
+    with db.atomic():
+        db.execute("delete from pages where article_id = ?", [article_id])
+        _insert(db, "pages", row)
 
 
 def mark_interrupted_runs(db: Database) -> int:

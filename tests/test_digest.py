@@ -288,8 +288,9 @@ def test_out_writes_eml_and_html_preview(demo_db: Path, tmp_path: Path) -> None:
     assert msg.get_content_type() == "multipart/alternative"
     assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
     assert msg["Message-ID"].startswith("<digest.2026-W46.")
-    assert msg["List-Unsubscribe"].startswith("<mailto:")
-    assert html.read_text(encoding="utf-8") == msg.get_body(("html",)).get_content()
+    assert msg["List-Unsubscribe"].strip().startswith("<mailto:")
+    part = msg.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert html.read_text(encoding="utf-8").strip() == part.strip()
     assert "Funding round-up" in html.read_text(encoding="utf-8")
 
 
@@ -379,7 +380,7 @@ def check_message(msg: EmailMessage, address: str) -> None:
     assert text is not None and html is not None
     assert "2026-W46" in msg["Subject"] and "Week 46" in text.get_content() + html.get_content() or \
         "Semaine 46" in text.get_content()
-    assert msg["List-Unsubscribe"].startswith("<mailto:digest@aiwatch.test?subject=unsubscribe%20")
+    assert msg["List-Unsubscribe"].strip().startswith("<mailto:digest@aiwatch.test?subject=unsubscribe%20")
     assert msg["Message-ID"].startswith("<digest.2026-W46.") and msg["Message-ID"].endswith("@aiwatch.test>")
     assert abs(parsedate_to_datetime(msg["Date"]) - datetime.now(UTC)) < timedelta(minutes=5)
     assert html.get_content().lstrip().startswith("<!DOCTYPE html>")

@@ -281,7 +281,13 @@ def test_vendor_and_search_feeds(site):
     vendor = parse_feed(site, "/-/feeds/vendor/" + quote("Mistral AI") + ".atom")
     assert vendor.entries and vendor.feed.title == "aiwatch: Mistral AI"
     search = parse_feed(site, "/-/search.atom?" + str(httpx.QueryParams({"q": QUERY, "mode": "keyword"})))
-    assert SEED_TITLE in [e.title for e in search.entries]
+    ranked = search_json(site, q=QUERY, mode="keyword")
+    assert search.entries[0].title == ranked[0]["title"]
+    story = next(r["story_id"] for r in ranked if r["title"] == SEED_TITLE)
+    # The seed article's story is one entry, under its best-ranked article.
+    base = str(site.base_url).rstrip("/")
+    assert [e.id for e in search.entries].count(f"{base}/-/story/{story}") == 1
+    assert len({e.id for e in search.entries}) == len(search.entries) < len(ranked)
     assert site.get("/-/search.atom").status_code == 400
     assert site.get("/-/feeds/topic/no-such-topic.atom").status_code == 404
 

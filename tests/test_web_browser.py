@@ -118,7 +118,10 @@ def test_search_page_links_its_feed(page, base):
     href = page.locator("a.feed-link").get_attribute("href")
     response = page.request.get(base + href)
     feed = feedparser.parse(response.body())
-    assert not feed.bozo and SEED_TITLE in [e.title for e in feed.entries]
+    assert not feed.bozo
+    assert feed.entries[0].title == page.locator("a.result-title").first.inner_text()
+    story = page.locator("li.result a.outlets").first.get_attribute("href")
+    assert feed.entries[0].id == base + story
 
 
 def test_crawled_script_shows_as_text(page):
