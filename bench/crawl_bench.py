@@ -188,6 +188,11 @@ def run_crawl(db: Path, feeds: list[str], workers: int) -> tuple[float, dict[str
     return elapsed, run
 
 
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_mib() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -217,11 +222,15 @@ def main() -> None:
     mean_kb = sum(len(b) for b in bodies.values()) / len(bodies) / 1024
 
     sample = pages[: min(len(pages), args.serial_pages)]
+    cpu = cpu_seconds(resource.RUSAGE_SELF)
     bare_serial = bare_extraction(sample, 0) * len(pages) / len(sample)
+    bare_cpu_ms = (cpu_seconds(resource.RUSAGE_SELF) - cpu) * 1000 / len(sample)
     bare_pool = bare_extraction(pages, args.workers)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
+        cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
         crawl_s, run = run_crawl(db, feeds, args.workers)
+        crawl_cpu_ms = (cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1000 / max(1, run["articles"])
         before = dict(site.counts)
         recrawl_s, rerun = run_crawl(db, feeds, args.workers)
         db_mib = db.stat().st_size / 2**20
@@ -237,6 +246,8 @@ def main() -> None:
         "stored": n, "short_texts": run["short"],
         "ratio_vs_bare_pool": round((n / crawl_s) / (args.pages / bare_pool), 2),
         "ratio_vs_bare_serial": round((n / crawl_s) / (args.pages / bare_serial), 2),
+        "bare_cpu_ms_per_page": round(bare_cpu_ms, 1), "crawl_cpu_ms_per_page": round(crawl_cpu_ms, 1),
+        "cpu_ratio": round(bare_cpu_ms / crawl_cpu_ms, 2), "load_average": round(os.getloadavg()[0], 1),
         "recrawl_s": round(recrawl_s, 1), "recrawl_page_bodies": again["page_bodies"],
         "recrawl_feed_304": again["feed_304"], "recrawl_new": rerun["articles_new"],
         "db_mib": round(db_mib, 1), "peak_mib": round(peak_mib(), 0),
@@ -250,13 +261,17 @@ def main() -> None:
                                     f"({n} stored in {crawl_s:.1f} s, process start included)"),
         ("crawl / bare (same processes)", f"{figures['ratio_vs_bare_pool']:.0%}"),
         ("crawl / bare (1 process)", f"{figures['ratio_vs_bare_serial']:.0%}"),
+        ("CPU per page: bare / crawl (all processes)",
+         f"{bare_cpu_ms:.1f} / {crawl_cpu_ms:.1f} ms = {figures['cpu_ratio']:.0%} "
+         f"(process start included)"),
         ("re-crawl, unchanged site", f"{recrawl_s:.1f} s: {again['page_bodies']} page bodies, "
                                      f"{again['feed_304']}/{args.feeds} feeds 304"),
         ("database", f"{db_mib:.0f} MiB"),
         ("peak memory (self + largest child)", f"{figures['peak_mib']:.0f} MiB"),
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"crawl benchmark on {os.cpu_count()} CPUs")
+    print(f"crawl benchmark on {os.cpu_count()} CPUs (load average {figures['load_average']} "
+          "at the end: other work on the machine skews the wall-clock figures, not the CPU ones)")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     if args.json:

@@ -12,7 +12,6 @@ import argparse
 import random
 import statistics
 import time
-from email.policy import SMTP
 from pathlib import Path
 
 from kb.db import open_db
@@ -67,7 +66,7 @@ def main() -> None:
         t1 = time.perf_counter()
         msg = build_message(rendered, to=sub.email, mail_from=sender, unsubscribe=unsubscribe,
                             msgid=message_id(data.week, sub.token, sender))
-        raw = msg.as_bytes(policy=SMTP)
+        raw = msg.as_bytes()
         t2 = time.perf_counter()
         render_ms.append((t1 - t0) * 1000)
         message_ms.append((t2 - t1) * 1000)

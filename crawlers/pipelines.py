@@ -6,6 +6,7 @@ import asyncio
 import ctypes
 import gzip
 import logging
+import os
 import signal
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +24,7 @@ from kb.assemble import build_article, decode_html
 
 logger = logging.getLogger("aiwatch.crawl")
 EXTRACTABLE = ("html", "xml", "text/plain")
+WORKER_NICENESS = 5
 RUN_FIELDS = ("feeds_ok", "feeds_not_modified", "feeds_failed", "articles_new", "articles_updated",
               "articles_unchanged", "pages_failed", "pages_refused", "sources_skipped")
 
@@ -44,8 +46,10 @@ def process_page(body: bytes, content_type: str | None,
     return extract_page(body, content_type, url), gzip.compress(body, 6)
 
 
-def _die_with_parent() -> None:
-    """Worker initializer: on Linux, end this worker when the crawl process dies (even by SIGKILL)."""
+def _worker_init() -> None:
+    """Worker initializer: yield the CPU to the reactor first (it feeds every worker), and on
+    Linux end this worker when the crawl process dies (even by SIGKILL)."""
+    os.nice(WORKER_NICENESS)
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -66,7 +70,7 @@ class ExtractionPipeline:
 
     def open_spider(self, spider: Any = None) -> None:
         if self.workers > 0:
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_die_with_parent)
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init)
 
     def close_spider(self, spider: Any = None) -> None:
         if self.pool:
@@ -85,7 +89,7 @@ class ExtractionPipeline:
                 item.extracted, item.body_gz = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             logger.warning("extraction worker died on %s; restarting the pool", url)
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_die_with_parent)
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init)
         except Exception as exc:  # noqa: BLE001 - a page must not stop the crawl; the feed's text stays
             logger.warning("extraction failed on %s: %s: %s", url, type(exc).__name__, exc)
         return item

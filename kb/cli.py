@@ -189,8 +189,11 @@ def update(db_path: str, config_name: str | None, quiet: bool) -> None:
     from kb.db import open_db
     from kb.enrich import run_enrichment
 
+    from kb.lock import run_lock
+
     run = do_crawl(db_path, config_name, (), (), False, quiet)
-    counts = run_enrichment(open_db(db_path), quiet=quiet)
+    with run_lock(db_path):
+        counts = run_enrichment(open_db(db_path), quiet=quiet)
     click.echo("enrich: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
     if run["feeds_failed"] and run["feeds_failed"] == run["sources"]:
         sys.exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -286,7 +287,12 @@ def schedule(db_path: str, config_name: str | None, once: bool, print_cron: bool
         if any(o.status == "failed" for o in outcomes.values()):
             sys.exit(1)
         return
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # systemd stops services with SIGTERM
+    signal.signal(signal.SIGINT, stop)  # Ctrl-C, even where the shell started us ignoring it
     try:
         scheduler.start(blocking=True)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         click.echo("schedule stopped", err=True)

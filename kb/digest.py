@@ -332,13 +332,20 @@ def _vendor_counts(db: Database, week: IsoWeek) -> list[Count]:
 
 
 def failing_sources(db: Database, now: datetime) -> list[dict[str, Any]]:
-    """Sources whose feed has failed for at least a day (for the operator's footer)."""
+    """Sources whose feed has been failing for more than a day (for the operator's footer).
+
+    Failing now, and no success in the last day; a source that never succeeded counts once the
+    crawls have been trying for a day (the first crawl run is older than that).
+    """
     cutoff = (now - FAILING_AFTER).astimezone(UTC).isoformat(timespec="seconds")
-    return [dict(zip(("id", "name", "failures", "last_success_at", "last_error"), r, strict=True))
-            for r in db.execute(
-                "select id, coalesce(name, id), consecutive_failures, last_success_at, last_error "
-                "from sources where consecutive_failures > 0 and last_attempt_at is not null "
-                "and (last_success_at is null or last_success_at < ?) order by id", [cutoff]).fetchall()]
+    first_run = db.execute("select min(started_at) from crawl_runs").fetchone()[0] or ""
+    rows = db.execute(
+        "select id, coalesce(name, id), consecutive_failures, last_success_at, last_error from sources "
+        "where consecutive_failures > 0 and last_attempt_at is not null "
+        "and (last_success_at < ? or (last_success_at is null and ? < ?)) order by id",
+        [cutoff, first_run, cutoff]).fetchall()
+    keys = ("id", "name", "failures", "last_success_at", "last_error")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def topic_names(db: Database) -> dict[str, str]:

@@ -11,7 +11,7 @@ import hashlib
 import re
 import textwrap
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
@@ -66,14 +66,20 @@ def signed(n: int) -> str:
     return f"+{n}" if n > 0 else (f"−{-n}" if n < 0 else "±0")
 
 
-def short_date(value: str | date | datetime, lang: str = "en") -> str:
-    day = value if isinstance(value, date) else datetime.fromisoformat(str(value))
+def short_date(value: str | date | datetime | None, lang: str = "en") -> str:
+    """'2026-11-10T09:00:00+00:00' -> '10 Nov' ('10 nov.', '10. Nov.'); '' when there is no date."""
+    if not value:
+        return ""
+    try:
+        day = value if isinstance(value, date) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return ""
     month = MONTHS.get(lang, MONTHS["en"])[day.month - 1]
     return f"{day.day}. {month}" if lang == "de" else f"{day.day} {month}"
 
 
 def week_span(week: IsoWeek, lang: str = "en") -> str:
-    first, last = week.start.date(), week.end.date().fromordinal(week.end.date().toordinal() - 1)
+    first, last = week.start.date(), week.end.date() - timedelta(days=1)
     return f"{short_date(first, lang)} – {short_date(last, lang)} {last.year}"
 
 
@@ -130,6 +136,9 @@ def render_digest(digest: Digest, *, unsubscribe: str | None = None) -> Rendered
 # -- the message: headers and both parts (no network; kb.mailer sends it) -------------------------
 
 PREVIEW_FROM = "aiwatch <digest@aiwatch.localhost>"
+# CRLF, and long header lines left whole rather than folded: a List-Unsubscribe URL longer than 78
+# characters would otherwise be RFC 2047-encoded, which mail clients cannot follow.
+MAIL_POLICY = SMTP.clone(max_line_length=998)
 
 
 def unsubscribe_link(mail_from: str, token: str) -> str:
@@ -148,7 +157,7 @@ def message_id(week: IsoWeek, token: str, mail_from: str) -> str:
 def build_message(rendered: Rendered, *, to: str, mail_from: str, msgid: str, unsubscribe: str,
                   now: datetime | None = None) -> EmailMessage:
     """A multipart/alternative message (plain text first, then HTML) with list headers."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = rendered.subject
     msg["From"] = mail_from
     msg["To"] = to
@@ -157,8 +166,8 @@ def build_message(rendered: Rendered, *, to: str, mail_from: str, msgid: str, un
     msg["List-Id"] = "aiwatch weekly digest <digest.aiwatch>"
     msg["List-Unsubscribe"] = f"<{unsubscribe}>"
     msg["Precedence"] = "bulk"
-    msg.set_content(rendered.text, charset="utf-8")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    msg.set_content(rendered.text, charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg
 
 
@@ -179,6 +188,6 @@ def write_preview(out_dir: str | Path, name: str, msg: EmailMessage, rendered: R
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("@", "_at_"))
-    (folder / f"{safe}.eml").write_bytes(msg.as_bytes(policy=SMTP))
+    (folder / f"{safe}.eml").write_bytes(msg.as_bytes())
     (folder / f"{safe}.html").write_text(rendered.html, encoding="utf-8")
     return folder / f"{safe}.eml"

@@ -93,12 +93,13 @@ def last_run(db: Database, job: str) -> dict[str, Any] | None:
 
 def start_run(db: Database, job: str, now: datetime) -> int:
     with db.conn:
-        return db["job_runs"].insert({"job": job, "started_at": to_iso(now), "status": "running"}).last_pk
+        return int(db.table("job_runs").insert({"job": job, "started_at": to_iso(now),
+                                                "status": "running"}).last_pk or 0)
 
 
 def finish_run(db: Database, run_id: int, outcome: Outcome, now: datetime) -> None:
     with db.conn:
-        db["job_runs"].update(run_id, {"finished_at": to_iso(now), "status": outcome.status,
+        db.table("job_runs").update(run_id, {"finished_at": to_iso(now), "status": outcome.status,
                                        "detail": outcome.detail[-2000:]})
 
 
@@ -146,7 +147,7 @@ def run_job(db: Database, job: str, runner: Runner, *, lock_path: str | Path,
         outcome = Outcome("skipped", str(exc))
         now = to_iso(clock())
         with db.conn:
-            db["job_runs"].insert({"job": job, "started_at": now, "finished_at": now,
+            db.table("job_runs").insert({"job": job, "started_at": now, "finished_at": now,
                                    "status": "skipped", "detail": str(exc)})
         logger.info("%s: skipped, %s", job, exc)
         return outcome

@@ -84,22 +84,22 @@ def open_private_db(path: str | Path) -> Database:
 
 def _ensure_tables(db: Database) -> None:
     with db.conn:
-        db["subscribers"].create(
+        db.table("subscribers").create(
             {"id": int, "email": str, "topics": str, "vendors": str, "lang": str, "profile": str,
              "token": str, "created_at": str},
             pk="id", not_null={"email", "token"}, if_not_exists=True)
-        db["subscribers"].create_index(["email"], unique=True, if_not_exists=True)
-        db["subscribers"].create_index(["token"], unique=True, if_not_exists=True)
-        db["digest_sends"].create(
+        db.table("subscribers").create_index(["email"], unique=True, if_not_exists=True)
+        db.table("subscribers").create_index(["token"], unique=True, if_not_exists=True)
+        db.table("digest_sends").create(
             {"subscriber_id": int, "week": str, "email": str, "status": str, "attempts": int,
              "message_id": str, "last_error": str, "sent_at": str, "updated_at": str},
             pk=("subscriber_id", "week"), defaults={"attempts": 0}, if_not_exists=True,
             foreign_keys=[("subscriber_id", "subscribers", "id")])
-        db["job_runs"].create(
+        db.table("job_runs").create(
             {"id": int, "job": str, "started_at": str, "finished_at": str, "status": str,
              "detail": str},
             pk="id", if_not_exists=True)
-        db["job_runs"].create_index(["job", "started_at"], if_not_exists=True)
+        db.table("job_runs").create_index(["job", "started_at"], if_not_exists=True)
 
 
 def normalize_email(address: str) -> str:
@@ -144,35 +144,35 @@ def save_subscriber(db: Database, subscriber: Subscriber) -> tuple[Subscriber, b
     Returns the stored subscriber and whether it was new.
     """
     email = normalize_email(subscriber.email)
-    existing = next(db["subscribers"].rows_where("email = ?", [email], limit=1), None)
+    existing = next(db.table("subscribers").rows_where("email = ?", [email], limit=1), None)
     row = {"email": email, "topics": json.dumps(subscriber.topics),
            "vendors": json.dumps(subscriber.vendors), "lang": subscriber.lang,
            "profile": subscriber.profile}
     with db.conn:
         if existing:
-            db["subscribers"].update(existing["id"], row)
+            db.table("subscribers").update(existing["id"], row)
             sid = existing["id"]
         else:
             row |= {"token": secrets.token_urlsafe(18), "created_at": utcnow()}
-            sid = db["subscribers"].insert(row).last_pk
-    return _subscriber(db["subscribers"].get(sid)), existing is None
+            sid = db.table("subscribers").insert(row).last_pk
+    return _subscriber(db.table("subscribers").get(sid)), existing is None
 
 
 def list_subscribers(db: Database) -> list[Subscriber]:
     """Every subscriber, oldest first."""
-    return [_subscriber(r) for r in db["subscribers"].rows_where(order_by="id")]
+    return [_subscriber(r) for r in db.table("subscribers").rows_where(order_by="id")]
 
 
 def remove_subscriber(db: Database, email_or_token: str) -> Subscriber:
     """Remove a subscriber by address or unsubscribe token, with their send records."""
     value = email_or_token.strip()
     where, param = ("email = ?", value.lower()) if "@" in value else ("token = ?", value)
-    row = next(db["subscribers"].rows_where(where, [param], limit=1), None)
+    row = next(db.table("subscribers").rows_where(where, [param], limit=1), None)
     if row is None:
         raise SubscriberError(f"no subscriber {value!r}")
     with db.conn:
         db.execute("delete from digest_sends where subscriber_id = ?", [row["id"]])
-        db["subscribers"].delete(row["id"])
+        db.table("subscribers").delete(row["id"])
     return _subscriber(row)
 
 

@@ -125,10 +125,10 @@ class Reader:
         deadline = getattr(self._local, "deadline", None)
         return int(deadline is not None and time.monotonic() > deadline)
 
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(db, *args, **kwargs)`` in this thread with the time limit on its SQL."""
+    def call(self, fn: Callable[..., T], *args: Any, timed: bool = True, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` in this thread, its SQL under the time limit if ``timed``."""
         db = self.db()
-        self._local.deadline = time.monotonic() + self.time_limit_ms / 1000
+        self._local.deadline = time.monotonic() + self.time_limit_ms / 1000 if timed else None
         try:
             return fn(db, *args, **kwargs)
         except sqlite3.OperationalError as exc:
@@ -138,10 +138,11 @@ class Reader:
         finally:
             self._local.deadline = None
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, timed: bool = True, **kwargs: Any) -> T:
         """Run ``fn(db, ...)`` on the pool without blocking the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(self.call, fn, *args, **kwargs))
+        call = functools.partial(self.call, fn, *args, timed=timed, **kwargs)
+        return await loop.run_in_executor(self.executor, call)
 
 
 _READERS: dict[str, Reader] = {}
@@ -163,12 +164,12 @@ def datasette_reader(datasette: Any) -> Reader:
                       time_limit_ms=int(datasette.setting("sql_time_limit_ms")))
 
 
-async def read(datasette: Any, fn: Callable[..., T], *args: Any) -> T:
+async def read(datasette: Any, fn: Callable[..., T], *args: Any, timed: bool = True) -> T:
     """Run ``fn(db, *args)`` for a Datasette page; a time-out shows Datasette's usual message."""
     from datasette.views.base import DatasetteError
 
     try:
-        return await datasette_reader(datasette).run(fn, *args)
+        return await datasette_reader(datasette).run(fn, *args, timed=timed)
     except QueryTimeout:
         raise DatasetteError(TIMEOUT_HTML, title="SQL Interrupted", status=400,
                              message_is_html=True) from None
@@ -247,10 +248,28 @@ def rank_ids(db: Database, query: Query, embedders: dict[str, Embedder] | None =
     return [aid for aid, _ in rank(db, query, embedders=embedders)]
 
 
+_SEEN_VERSION = threading.local()
+
+
+def prepare_semantic(db: Database) -> dict[str, Embedder]:
+    """The models, loaded, and their vector indexes, (re)loaded from the database when it has new
+    vectors: run outside the time limit, so that neither the first query nor the first after an
+    enrichment run pays seconds of loading inside it. The indexes are checked only when another
+    connection has committed since this connection last looked (``PRAGMA data_version``, free),
+    as their check counts every stored vector (60 ms per model at 100k articles)."""
+    embedders = load_embedders(db)
+    version = (id(db.conn), db.execute("pragma data_version").fetchone()[0])
+    if getattr(_SEEN_VERSION, "value", None) != version:
+        for embedder in embedders.values():
+            load_index(db, embedder.name)
+        _SEEN_VERSION.value = version
+    return embedders
+
+
 async def web_search(datasette: Any, query: Query, *, ids_only: bool = False) -> list[Any]:
-    """Answer a search for a page: the models are loaded (once, on the first semantic query) in a
-    call of their own, so loading them does not count against the SQL time limit."""
-    embedders = None if query.mode == "keyword" else await read(datasette, load_embedders)
+    """Answer a search for a page: models and vectors are readied in a call of their own, untimed;
+    the search itself runs under the SQL time limit."""
+    embedders = None if query.mode == "keyword" else await read(datasette, prepare_semantic, timed=False)
     return await read(datasette, rank_ids if ids_only else run_search, query, embedders)
 
 
@@ -270,19 +289,31 @@ def xml_text(value: Any) -> str:
     return XML_INVALID.sub("", "" if value is None else str(value))
 
 
+_OPTIONS: dict[str, tuple[float, dict[str, list[tuple[str, str]]]]] = {}
+OPTIONS_TTL = 300.0
+
+
 def filter_options(db: Database) -> dict[str, list[tuple[str, str]]]:
-    """(value, label) pairs for the search page's filters."""
+    """(value, label) pairs for the search page's filters, counted afresh every few minutes (new
+    vendors only arrive with an enrichment run; counting them costs tens of ms at 100k articles)."""
+    key = str(db.execute("pragma database_list").fetchone()[2])
+    cached = _OPTIONS.get(key)
+    if cached and time.monotonic() - cached[0] < OPTIONS_TTL:
+        return cached[1]
+
     def names(kind: str) -> list[tuple[str, str]]:
         return [(r[0], r[0]) for r in db.execute(
             "select e.name from entities e join article_entities ae on ae.entity_id = e.id "
             "where e.kind = ? group by e.id order by count(*) desc, e.name limit 200", [kind])]
-    return {
+    options = {
         "topic": [(r[0], r[1] or r[0]) for r in db.execute("select slug, name from topics order by slug")],
         "vendor": names("vendor"),
         "jurisdiction": names("jurisdiction"),
         "source": [(r[0], r[1] or r[0]) for r in db.execute(
             "select id, name from sources order by coalesce(name, id)")],
     }
+    _OPTIONS[key] = (time.monotonic(), options)
+    return options
 
 
 def _brief(db: Database, ids: list[int]) -> list[dict[str, Any]]:

@@ -133,7 +133,10 @@ def test_sigkill_mid_crawl_loses_nothing_and_a_rerun_completes(slow_site, tmp_pa
             time.sleep(0.05)
         assert workers and not any(map(alive, workers))
 
-    before = sum(1 for _, path, status in slow_site.hits if path.startswith("/s/") and status == 200)
+    def page_requests() -> int:  # counted on arrival, so those in flight at a kill count before it
+        return sum(1 for r in slow_site.requests if r["path"].startswith("/s/"))
+
+    before = page_requests()
     proc = run_kb(*crawl_args(slow_site, db))
     assert proc.returncode == 0, proc.stderr
     conn = check_database(db)
@@ -145,7 +148,7 @@ def test_sigkill_mid_crawl_loses_nothing_and_a_rerun_completes(slow_site, tmp_pa
     statuses = [r[0] for r in conn.execute("select status from crawl_runs order by id")]
     assert statuses == ["interrupted"] * len(kill_points) + ["completed"]
     # Pages stored before the kills were not fetched again (only those in flight at a kill).
-    fetched = sum(1 for _, path, status in slow_site.hits if path.startswith("/s/") and status == 200)
+    fetched = page_requests()
     assert fetched - before <= PAGES - kill_points[-1]
     assert fetched <= PAGES + 8 * len(kill_points)
     again = run_kb(*crawl_args(slow_site, db))
@@ -188,4 +191,4 @@ def test_readers_keep_answering_while_a_crawl_writes(slow_site, tmp_path):
     assert errors == []
     assert counts == sorted(counts) and counts[-1] == PAGES
     assert len({c for c in counts if 0 < c < PAGES}) >= 5  # it really read during the writes
-    assert max(latencies) < 0.5, max(latencies)
+    assert max(latencies) < 1.0, max(latencies)  # never a lock wait (busy timeouts are seconds)

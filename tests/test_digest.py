@@ -29,6 +29,8 @@ from kb.subscribers import Subscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEK = "2026-W46"
+# The first test here to ask for demo_db pays for building it (crawl + enrich, minutes on a busy machine).
+pytestmark = pytest.mark.timeout(1200)
 
 
 class Mailbox:
@@ -182,11 +184,15 @@ def test_failing_source_is_flagged_for_the_operator(demo_db_copy: Path) -> None:
         conn.execute("update sources set consecutive_failures = 1, last_error = 'timeout', "
                      "last_success_at = ?, last_attempt_at = ? where id = 'market-pulse'",
                      [(now - timedelta(hours=3)).isoformat(), now.isoformat()])
+        conn.execute("update sources set consecutive_failures = 9, last_error = 'DNS lookup failed', "
+                     "last_success_at = null, last_attempt_at = ? where id = 'digitalbote'",
+                     [now.isoformat()])
+        conn.execute("update crawl_runs set started_at = ?", [(now - timedelta(days=3)).isoformat()])
     rendered = render_digest(select_digest(week_data(demo_db_copy), Subscriber("a@example.org")))
-    for part in (rendered.text, rendered.html):
+    for part in (" ".join(rendered.text.split()), rendered.html):
         assert "Policy Circuit" in part.split("Note for the operator")[1]
-        assert "HTTP 503 from feed" in part
-        assert "timeout" not in part.split("Note for the operator")[1]
+        assert "HTTP 503 from feed" in part and "DNS lookup failed" in part  # never succeeded, for days
+        assert "timeout" not in part.split("Note for the operator")[1]  # failing for three hours only
 
 
 # -- render ---------------------------------------------------------------------------------------
@@ -332,6 +338,8 @@ def test_send_delivers_once_and_retries_refused(demo_db: Path, tmp_path: Path,
     assert "failed: bounce@example.org: 550" in first.stderr
     assert "2026-W46: 2 sent, 0 already sent, 1 failed" in first.stdout
     assert len(mailbox.messages) == 2
+    for _, raw in mailbox.messages:  # one unfolded, unencoded header line a mail client can follow
+        assert b"\r\nList-Unsubscribe: <mailto:digest@aiwatch.test?subject=unsubscribe%20" in raw
 
     data = week_data(demo_db)
     for address, reader in (
@@ -384,3 +392,18 @@ def check_message(msg: EmailMessage, address: str) -> None:
     assert msg["Message-ID"].startswith("<digest.2026-W46.") and msg["Message-ID"].endswith("@aiwatch.test>")
     assert abs(parsedate_to_datetime(msg["Date"]) - datetime.now(UTC)) < timedelta(minutes=5)
     assert html.get_content().lstrip().startswith("<!DOCTYPE html>")
+
+
+def test_every_language_has_every_label() -> None:
+    from kb.digest_render import LABELS
+
+    assert set(LABELS) >= {"en", "fr", "de"}
+    for lang, labels in LABELS.items():
+        assert set(labels) == set(LABELS["en"]), lang
+
+
+def test_plain_digest_prints_a_preview(demo_db: Path) -> None:
+    result = kb("digest", "--db", str(demo_db), "--week", WEEK)
+    assert result.exit_code == 0
+    assert result.stdout.startswith("AI watch · Week 46 · 9 Nov – 15 Nov 2026")
+    assert "Funding round-up" in result.stdout and "preview of the all-topics digest" in result.stderr

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -239,3 +243,29 @@ def test_schedule_once_crawls_enriches_and_mails_the_digest(tmp_path: Path, serv
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from crawl_runs").fetchone() == (1,)
 
+
+
+def test_foreground_schedule_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """`kb schedule` as systemd runs it: nothing due at start (recent runs recorded), SIGTERM stops it."""
+    config = write_config(tmp_path / "aiwatch.yaml")
+    state = open_private_db(tmp_path / "kb.private.db")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for job in ("update", "digest"):
+        state.table("job_runs").insert({"job": job, "started_at": now, "finished_at": now, "status": "ok"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "schedule", "--db", str(tmp_path / "kb.db"),
+                             "--config", str(config)], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        for line in proc.stderr:  # type: ignore[union-attr]
+            lines.append(line)
+            if line.startswith("schedule: crawl + enrich every 0:30:00"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "schedule stopped" in rest and not any("update:" in line for line in lines)
+    assert state.execute("select count(*) from job_runs").fetchone()[0] == 2

@@ -17,8 +17,7 @@ from crawlers.middlewares import RefusedRequest
 from kb.feeds import FeedEntry, parse_feed
 from kb.timeutil import utcnow
 
-KEPT_HEADERS = ("Content-Type", "Content-Encoding", "ETag", "Last-Modified", "Date",
-                "Content-Language")
+KEPT_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Date", "Content-Language")
 logger = logging.getLogger("aiwatch.crawl")
 
 

@@ -16,6 +16,7 @@ from datasette import Response, hookimpl
 from kb.search import MODES, SearchError
 from kb.web import (
     FILTERS,
+    VIEWS,
     BadParameter,
     article_page,
     ensure_views,
@@ -123,18 +124,22 @@ def register_routes() -> list[tuple[str, Any]]:
 
 @hookimpl
 def render_cell(row: Any, value: Any, column: str, table: str | None) -> Any:
-    """Titles, article ids and story ids link to our pages; money gets thousands separators."""
+    """In our views and canned queries (tables keep Datasette's foreign-key links), titles, article
+    ids and story ids link to our pages; money gets thousands separators everywhere."""
     if value is None or value == "":
         return None
-    if column == "story_id" or (table == "stories" and column == "id"):
+    if column in ("amount", "valuation") and isinstance(value, int | float):
+        return f"{value:,.0f}"
+    ours = table is None or table in VIEWS
+    if column == "story_id" and ours or (table == "stories" and column == "id"):
         return Markup(f'<a href="/-/story/{escape(value)}">{escape(value)}</a>')
-    if column == "article_id" and isinstance(value, int):
+    if column == "article_id" and ours and isinstance(value, int):
         return Markup(f'<a href="/-/article/{value}">{value}</a>')
     # sqlite3.Row: `in` tests values, keys() the column names.
     if table == "article_list" and column == "title" and "id" in row.keys():  # noqa: SIM118
         return Markup(f'<a href="/-/article/{int(row["id"])}">{escape(value)}</a>')
-    if column in ("amount", "valuation") and isinstance(value, int | float):
-        return f"{value:,.0f}"
+    if table == "funding_rounds" and column == "article" and "article_id" in row.keys():  # noqa: SIM118
+        return Markup(f'<a href="/-/article/{int(row["article_id"])}">{escape(value)}</a>')
     return None
 
 

@@ -1,0 +1,586 @@
+"""Crawling past one machine: a shared Redis queue with leases, the seeder and the one SQLite writer.
+
+Keys (all under one prefix, ``aiwatch`` by default):
+
+* ``seeds`` (list): one element per due feed, written by ``kb crawl --redis``;
+* ``requests`` (list): scrapy-redis's request queue, shared by every ``kb crawl-worker``;
+* ``dupefilter:<round>`` (set): scrapy-redis's dupefilter, one per crawl round, expiring;
+* ``leases`` (sorted set, token -> deadline) and ``lease-data`` (hash, token -> element): work a
+  worker has taken and not finished; a lease not renewed in time goes back to its queue;
+* ``known`` (hash, canonical URL -> entry fingerprint): what is stored already, for incremental fetches;
+* ``results`` (list) and ``results:processing`` (list): finished articles and feed outcomes, drained
+  by ``kb ingest`` with the reliable-queue pattern (moved to ``processing``, deleted after commit);
+* ``round:<round>:stored`` (set) and ``held-feeds`` (hash): which entries of a round are in SQLite,
+  and the feed outcomes waiting for theirs (validators are saved only once all their pages are in).
+
+Queue elements are ``<kind><attempts>|<payload>``: kind ``s`` (a seed, JSON) or ``r`` (a request
+pickled by scrapy-redis). Every time a lease runs out the attempts go up; at ``max_attempts`` the
+element goes to ``dead`` instead of back to its queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as kb.db uses
+
+from kb import db as kbdb
+from kb.config import Config
+from kb.crawl import CrawlError, due_sources, sources_for_run
+from kb.errors import KbError, LockedError
+from kb.timeutil import utcnow
+
+logger = logging.getLogger("aiwatch.distributed")
+ROUND_TTL = 7 * 24 * 3600  # seconds a round's dupefilter and stored set are kept
+KNOWN_CHUNK = 5000
+
+
+class RedisUnavailable(KbError):
+    """The Redis URL is malformed or the server cannot be reached."""
+
+
+class QueueBusy(KbError):
+    """The shared queue still holds the previous round's work."""
+
+
+class Keys:
+    """The Redis key names, all under one prefix (several crawls can share one Redis)."""
+
+    def __init__(self, prefix: str = "aiwatch") -> None:
+        self.prefix = prefix
+        self.seeds = f"{prefix}:seeds"
+        self.requests = f"{prefix}:requests"
+        self.leases = f"{prefix}:leases"
+        self.lease_data = f"{prefix}:lease-data"
+        self.dead = f"{prefix}:dead"
+        self.known = f"{prefix}:known"
+        self.results = f"{prefix}:results"
+        self.processing = f"{prefix}:results:processing"
+        self.results_dead = f"{prefix}:results:dead"
+        self.held = f"{prefix}:held-feeds"
+        self.writer_lock = f"{prefix}:writer-lock"
+
+    def dupefilter(self, round_id: str) -> str:
+        return f"{self.prefix}:dupefilter:{round_id}"
+
+    def stored(self, round_id: str) -> str:
+        return f"{self.prefix}:round:{round_id}:stored"
+
+    def feeds_saved(self, round_id: str) -> str:
+        return f"{self.prefix}:round:{round_id}:feeds"
+
+    def slot(self, name: str) -> str:
+        return f"{self.prefix}:slot:{name}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect(url: str) -> Any:
+    """A Redis client for ``url`` (redis://, rediss:// or unix://), checked with a PING."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=60)
+        client.ping()
+    except ValueError as exc:
+        raise RedisUnavailable(f"bad Redis URL {redact(url)!r}: {exc}") from None
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}") from None
+    return client
+
+
+def encode_element(kind: str, attempts: int, payload: bytes) -> bytes:
+    return f"{kind}{attempts}|".encode() + payload
+
+
+def decode_element(element: bytes) -> tuple[str, int, bytes]:
+    """(kind, attempts, payload) of a queue element."""
+    head, _, payload = element.partition(b"|")
+    return head[:1].decode(), int(head[1:] or 0), payload
+
+
+_NOW = ("local t = redis.call('TIME') "
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ")
+POP = _NOW + """
+local element = redis.call('RPOP', KEYS[1])
+if not element then return false end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], element)
+return element
+"""
+RENEW = _NOW + """
+local renewed = 0
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
+    renewed = renewed + 1
+  end
+end
+return renewed
+"""
+# KEYS: leases, lease-data, seeds, requests, dead. ARGV: max attempts, 1 to count this as an
+# attempt (a lease that ran out) or 0 (a worker handing its work back), then the tokens (or none:
+# every expired lease).
+REQUEUE = _NOW + """
+local tokens = {}
+if #ARGV > 2 then
+  for i = 3, #ARGV do tokens[#tokens + 1] = ARGV[i] end
+else
+  tokens = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)
+end
+local moved = 0
+for _, token in ipairs(tokens) do
+  local element = redis.call('HGET', KEYS[2], token)
+  redis.call('ZREM', KEYS[1], token)
+  redis.call('HDEL', KEYS[2], token)
+  if element then
+    local bar = string.find(element, '|', 1, true)
+    local kind = string.sub(element, 1, 1)
+    local attempts = tonumber(string.sub(element, 2, bar - 1)) + tonumber(ARGV[2])
+    local again = kind .. attempts .. string.sub(element, bar)
+    if attempts >= tonumber(ARGV[1]) then redis.call('RPUSH', KEYS[5], again)
+    elseif kind == 's' then redis.call('RPUSH', KEYS[3], again)
+    else redis.call('RPUSH', KEYS[4], again) end
+    moved = moved + 1
+  end
+end
+return moved
+"""
+MOVE_BATCH = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local element = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not element then break end
+  out[#out + 1] = element
+end
+return out
+"""
+REFRESH_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisWork:
+    """Leased work on the shared queues: take, renew, finish, and put back what a dead worker held.
+
+    A token names one taken element; its deadline is set from Redis's own clock, so the machines'
+    clocks do not matter.
+    """
+
+    def __init__(self, client: Any, keys: Keys, *, lease_seconds: float = 60.0,
+                 max_attempts: int = 5) -> None:
+        self.client = client
+        self.keys = keys
+        self.lease_ms = int(lease_seconds * 1000)
+        self.max_attempts = max_attempts
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+        self._count = 0
+        self._pop = client.register_script(POP)
+        self._renew = client.register_script(RENEW)
+        self._requeue = client.register_script(REQUEUE)
+
+    def take(self, queue: str) -> tuple[str, bytes] | None:
+        """Pop the oldest element of ``queue`` under a new lease: (token, element), or None."""
+        self._count += 1
+        token = f"{self.worker_id}:{self._count}"
+        element = self._pop(keys=[queue, self.keys.leases, self.keys.lease_data],
+                            args=[token, self.lease_ms])
+        return (token, element) if element else None
+
+    def push(self, queue: str, element: bytes, *, release: str | None = None) -> None:
+        """Append to ``queue`` and, in the same transaction, finish the lease ``release``."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.lpush(queue, element)
+        if release:
+            pipe.zrem(self.keys.leases, release)
+            pipe.hdel(self.keys.lease_data, release)
+        pipe.execute()
+
+    def release(self, token: str) -> None:
+        """Finish a lease whose work needs no output (a duplicate dropped by the dupefilter)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.keys.leases, token)
+        pipe.hdel(self.keys.lease_data, token)
+        pipe.execute()
+
+    def renew(self, tokens: set[str] | list[str]) -> int:
+        """Push the deadlines of ``tokens`` forward; returns how many were still held."""
+        if not tokens:
+            return 0
+        return int(self._renew(keys=[self.keys.leases], args=[self.lease_ms, *tokens]))
+
+    def reap(self) -> int:
+        """Put the work of every expired lease back on its queue (or in ``dead``)."""
+        return int(self._requeue(keys=self._requeue_keys(), args=[self.max_attempts, 1]))
+
+    def hand_back(self, tokens: set[str] | list[str]) -> int:
+        """Put this worker's unfinished work back at once (a clean shutdown), attempts unchanged."""
+        if not tokens:
+            return 0
+        return int(self._requeue(keys=self._requeue_keys(), args=[self.max_attempts, 0, *tokens]))
+
+    def _requeue_keys(self) -> list[str]:
+        k = self.keys
+        return [k.leases, k.lease_data, k.seeds, k.requests, k.dead]
+
+    def pending(self) -> dict[str, int]:
+        """How much work is queued, leased and waiting for the writer."""
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        for key in (k.seeds, k.requests, k.results, k.processing, k.dead, k.results_dead):
+            pipe.llen(key)
+        pipe.zcard(k.leases)
+        pipe.hlen(k.held)
+        names = ("seeds", "requests", "results", "processing", "dead", "results_dead", "leases",
+                 "held_feeds")
+        return dict(zip(names, (int(v) for v in pipe.execute()), strict=True))
+
+
+def crawling(pending: dict[str, int]) -> bool:
+    """True while workers have something to do (queued or leased)."""
+    return bool(pending["seeds"] or pending["requests"] or pending["leases"])
+
+
+def new_round_id(now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def read_crawl_state(db_path: str | Path) -> dict[str, Any]:
+    """The crawl state of an existing database (read only); an empty one when there is none yet."""
+    if not Path(db_path).exists():
+        return {"sources": {}, "known": {}}
+    db = kbdb.open_db(db_path, create=False)
+    try:
+        return kbdb.get_crawl_state(db)
+    finally:
+        db.close()
+
+
+def publish_known(client: Any, keys: Keys, known: dict[str, str | None], round_id: str) -> None:
+    """Replace the ``known`` hash (URL -> entry fingerprint) in one step."""
+    staging = f"{keys.known}:new:{round_id}"
+    client.delete(staging)
+    items = [(url, fp) for url, fp in known.items() if fp]
+    for start in range(0, len(items), KNOWN_CHUNK):
+        client.hset(staging, mapping=dict(items[start:start + KNOWN_CHUNK]))
+    if items:
+        client.rename(staging, keys.known)
+    else:
+        client.delete(keys.known)
+
+
+def seed_crawl(db_path: str | Path, config: Config, client: Any, *, keys: Keys | None = None,
+               feeds: list[str] | None = None) -> dict[str, Any]:
+    """Put the due feeds on the shared queue as one new round instead of crawling them here.
+
+    Reads the crawl state (never writes the database: the sources go to the writer as the first
+    message of the round), publishes the known entries, then one seed per due feed. Refuses while
+    the previous round's work is still queued or leased.
+    """
+    keys = keys or Keys()
+    sources = sources_for_run(config, feeds)
+    if not sources:
+        raise CrawlError("no sources to crawl: add some to the configuration or pass --feed URL")
+    work = RedisWork(client, keys)
+    pending = work.pending()
+    if crawling(pending):
+        raise QueueBusy(f"the shared queue still holds the last round ({pending['seeds']} feeds, "
+                        f"{pending['requests']} requests queued, {pending['leases']} in progress): "
+                        "not seeding; try again when the workers are done")
+    state = read_crawl_state(db_path)
+    due = sources if feeds else due_sources(sources, state, utcnow())
+    round_id = new_round_id()
+    publish_known(client, keys, state["known"], round_id)
+    message = {"kind": "sources", "round": round_id, "sources": [asdict(s) for s in sources],
+               "skipped": len(sources) - len(due)}
+    pipe = client.pipeline(transaction=True)
+    pipe.lpush(keys.results, json.dumps(message))
+    for source in due:
+        saved = state["sources"].get(source.id, {})
+        seed = {"round": round_id, "source": asdict(source),
+                "validators": {k: saved.get(k) for k in ("etag", "last_modified", "feed_hash")}}
+        pipe.lpush(keys.seeds, encode_element("s", 0, json.dumps(seed).encode()))
+    pipe.execute()
+    return {"round": round_id, "seeded": len(due), "skipped": len(sources) - len(due),
+            "known": len(state["known"])}
+
+
+def run_worker(redis_url: str, config: Config, *, keys: Keys | None = None,
+               overrides: dict[str, str] | None = None, allow_private: bool = False,
+               idle_exit: float = 10.0, lease_seconds: float = 60.0,
+               quiet: bool = False) -> dict[str, Any]:
+    """Run one crawl worker in this process until the shared queue has been idle ``idle_exit``
+    seconds (0: forever). Returns the worker's figures. Scrapy's reactor runs once per process."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawlers.distributed import RedisFeedsSpider, worker_settings
+
+    connect(redis_url).close()
+    settings = worker_settings(config, redis_url, keys=keys or Keys(), overrides=overrides or {},
+                               allow_private=allow_private, quiet=quiet)
+    figures: dict[str, Any] = {}
+    process = CrawlerProcess(settings)
+    process.crawl(RedisFeedsSpider, idle_exit=idle_exit, lease_seconds=lease_seconds,
+                  figures=figures)
+    process.start()
+    if "worker" not in figures:
+        raise CrawlError("the worker did not start (see the messages above)")
+    return figures
+
+
+
+
+class WriterLockLost(KbError):
+    """Another writer took the Redis writer lock (this one stalled past its lease)."""
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Writer:
+    """Drains ``results`` into SQLite in batches: the only process that writes the database.
+
+    Reliable queue: a batch is moved to ``results:processing`` (atomically, in Redis), saved in one
+    SQLite transaction, and deleted from ``processing`` only after the commit. A writer killed
+    mid-batch leaves the batch in ``processing``; the next one saves it again first, and since
+    articles are upserted by canonical URL (same text: 'unchanged') the replay adds nothing.
+    """
+
+    def __init__(self, db: Any, client: Any, keys: Keys, *, batch: int = 200,
+                 lock_seconds: float = 30.0) -> None:
+        self.db = db
+        self.client = client
+        self.keys = keys
+        self.batch = batch
+        self.lock_ms = int(lock_seconds * 1000)
+        self.lock_value = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+        self.counts: Counter[str] = Counter()
+        self.errors: list[str] = []
+        self._move = client.register_script(MOVE_BATCH)
+        self._refresh = client.register_script(REFRESH_LOCK)
+        self._unlock = client.register_script(RELEASE_LOCK)
+
+    def acquire(self) -> None:
+        """Take the Redis writer lock (one writer per queue); a dead writer's on this host is taken
+        over at once, anyone else's is an error."""
+        key = self.keys.writer_lock
+        if self.client.set(key, self.lock_value, nx=True, px=self.lock_ms):
+            return
+        raw = self.client.get(key)
+        holder = json.loads(raw) if raw else {}
+        if holder.get("host") == socket.gethostname() and not _alive(holder.get("pid")):
+            logger.info("taking over the writer lock of pid %s (no longer running)", holder["pid"])
+            self.client.set(key, self.lock_value, px=self.lock_ms)
+            return
+        raise LockedError(f"another kb ingest ({holder.get('host')}, pid {holder.get('pid')}) "
+                          "drains this queue; one writer at a time")
+
+    def refresh(self) -> None:
+        if not self._refresh(keys=[self.keys.writer_lock], args=[self.lock_value, self.lock_ms]):
+            raise WriterLockLost("lost the writer lock to another kb ingest; stopping")
+
+    def release(self) -> None:
+        self._unlock(keys=[self.keys.writer_lock], args=[self.lock_value])
+
+    def take(self, wait: float = 1.0) -> list[bytes]:
+        """The next batch, oldest first: first what a killed writer left in ``processing``."""
+        k = self.keys
+        left = self.client.lrange(k.processing, 0, -1)
+        if left:
+            return list(reversed(left))
+        elements = self._move(keys=[k.results, k.processing], args=[self.batch])
+        if elements or wait <= 0:
+            return list(elements)
+        first = self.client.blmove(k.results, k.processing, wait, "RIGHT", "LEFT")
+        if first is None:
+            return []
+        return [first, *self._move(keys=[k.results, k.processing], args=[self.batch - 1])]
+
+    def ingest(self, elements: list[bytes]) -> int:
+        """Save one batch, then acknowledge it; returns the number of articles saved."""
+        messages, dead = [], []
+        for element in elements:
+            try:
+                messages.append((element, json.loads(element)))
+            except ValueError:
+                dead.append(element)
+        for _, m in messages:
+            if m.get("kind") == "sources":
+                for source in m["sources"]:
+                    kbdb.save_source(self.db, source)
+                self.counts["sources_skipped"] += m.get("skipped", 0)
+        stored: dict[str, list[str]] = {}
+        health: dict[str, Counter[str]] = {}
+        with self.db.atomic():
+            for element, m in messages:
+                if m.get("kind") not in ("article", "refused"):
+                    continue
+                try:
+                    self._save_page(m, health)
+                except (sqlite3.IntegrityError, KeyError, TypeError, ValueError) as exc:
+                    logger.warning("could not store %s: %s: %s", m.get("url"), type(exc).__name__, exc)
+                    self.errors.append(f"{m.get('url')}: {type(exc).__name__}: {exc}"[:300])
+                    dead.append(element)
+                    continue
+                stored.setdefault(m["round"], []).append(m["url"])
+        for source_id, h in health.items():
+            kbdb.add_page_health(self.db, source_id, ok=h["ok"], failed=h["failed"])
+        pipe = self.client.pipeline(transaction=False)
+        for round_id, urls in stored.items():
+            pipe.sadd(self.keys.stored(round_id), *urls)
+            pipe.expire(self.keys.stored(round_id), ROUND_TTL)
+        pipe.execute()
+        for _, m in messages:
+            if m.get("kind") == "feed":
+                self._feed(m)
+        self._resolve_held()
+        pipe = self.client.pipeline(transaction=True)
+        if dead:
+            pipe.lpush(self.keys.results_dead, *dead)
+        pipe.delete(self.keys.processing)
+        pipe.execute()
+        return sum(len(urls) for urls in stored.values())
+
+    def _save_page(self, m: dict[str, Any], health: dict[str, Counter[str]]) -> None:
+        if m["kind"] == "refused":
+            self.counts["pages_refused"] += 1
+            return
+        article = dict(m["article"])
+        body_gz = base64.b64decode(m["body_gz"]) if m.get("body_gz") else None
+        # save_article archives the page when "body" is not None; body_gz is what it stores.
+        article["body"], article["body_gz"] = (b"" if body_gz else None), body_gz
+        h = health.setdefault(m["source_id"], Counter())
+        if m.get("page_error"):
+            self.counts["pages_failed"] += 1
+            h["failed"] += 1
+        elif article["extraction"] in ("feed_only", "fetch_failed"):
+            h["failed"] += 1
+        else:
+            h["ok"] += 1
+        status = kbdb.save_article(self.db, article)
+        self.counts[f"articles_{status}"] += 1
+
+    def _missing(self, round_id: str, urls: list[str]) -> list[str]:
+        if not urls:
+            return []
+        present = self.client.smismember(self.keys.stored(round_id), urls)
+        return [u for u, there in zip(urls, present, strict=True) if not there]
+
+    def _feed(self, m: dict[str, Any]) -> None:
+        """A feed's outcome: saved now, or held until every page it asked for is stored."""
+        round_id, result = m["round"], m["result"]
+        source_id = result["source_id"]
+        if self.client.sismember(self.keys.feeds_saved(round_id), source_id):
+            return  # saved by a writer killed before it acknowledged the batch
+        earlier = self.client.hget(self.keys.held, source_id)
+        if earlier and json.loads(earlier)["round"] != round_id:
+            # An older round's pages never all arrived: keep its health, not its validators.
+            old = json.loads(earlier)
+            self._save_feed(old["round"], {**old["result"], "etag": None, "last_modified": None,
+                                           "feed_hash": None})
+            self.client.hdel(self.keys.held, source_id)
+        missing = self._missing(round_id, m.get("wanted") or []) if result["status"] == "ok" else []
+        if missing:
+            self.client.hset(self.keys.held, source_id,
+                             json.dumps({"round": round_id, "result": result, "missing": missing}))
+        else:
+            self._save_feed(round_id, result)
+
+    def _resolve_held(self) -> None:
+        for source_id, raw in self.client.hgetall(self.keys.held).items():
+            held = json.loads(raw)
+            missing = self._missing(held["round"], held["missing"])
+            if not missing:
+                self._save_feed(held["round"], held["result"])
+                self.client.hdel(self.keys.held, source_id)
+            elif len(missing) < len(held["missing"]):
+                self.client.hset(self.keys.held, source_id, json.dumps({**held, "missing": missing}))
+
+    def _save_feed(self, round_id: str, result: dict[str, Any]) -> None:
+        kbdb.save_feed_result(self.db, result)
+        self.client.sadd(self.keys.feeds_saved(round_id), result["source_id"])
+        self.client.expire(self.keys.feeds_saved(round_id), ROUND_TTL)
+        self.counts[f"feeds_{result['status']}"] += 1
+        self.counts["articles_unchanged"] += result["entries"] - result["pages_requested"]
+        if result["status"] == "failed":
+            self.errors.append(f"{result['source_id']}: {result.get('error')}")
+
+
+def run_ingest(db_path: str | Path, client: Any, *, keys: Keys | None = None, batch: int = 200,
+               idle_exit: float = 10.0, lock_seconds: float = 30.0, quiet: bool = False,
+               should_stop: Any = None) -> dict[str, Any]:
+    """Drain the shared results into the database until the whole crawl has been idle
+    ``idle_exit`` seconds (0: until ``should_stop()`` says so). Records one ``crawl_runs`` row and
+    returns it with ``rows_per_second`` added."""
+    from tqdm import tqdm
+
+    from crawlers.pipelines import RUN_FIELDS
+    from kb.lock import run_lock
+
+    keys = keys or Keys()
+    work = RedisWork(client, keys)
+    with run_lock(db_path):
+        db = kbdb.open_db(db_path)
+        writer = Writer(db, client, keys, batch=batch, lock_seconds=lock_seconds)
+        writer.acquire()
+        kbdb.mark_interrupted_runs(db)
+        run_id = kbdb.start_crawl_run(db)
+        bar = tqdm(desc="ingest", unit=" articles", disable=True if quiet else None, leave=False)
+        saved, busy_s, idle_since = 0, 0.0, time.monotonic()
+        try:
+            while not (should_stop and should_stop()):
+                elements = writer.take(wait=1.0)
+                writer.refresh()
+                if elements:
+                    started = time.perf_counter()
+                    n = writer.ingest(elements)
+                    busy_s += time.perf_counter() - started
+                    saved += n
+                    bar.update(n)
+                    idle_since = time.monotonic()
+                elif crawling(work.pending()) or not idle_exit:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= idle_exit:
+                    break
+        finally:
+            bar.close()
+            writer.release()
+        counts = {k: writer.counts[k] for k in RUN_FIELDS}
+        kbdb.finish_crawl_run(db, run_id, counts, writer.errors)
+        row = dict(db["crawl_runs"].get(run_id))
+        row["errors"] = writer.errors
+        row["saved"] = saved
+        row["rows_per_second"] = round(saved / busy_s, 1) if busy_s else 0.0
+        db.close()
+    return row
