@@ -188,7 +188,6 @@ def update(db_path: str, config_name: str | None, quiet: bool) -> None:
     """Crawl, then enrich (what a schedule runs)."""
     from kb.db import open_db
     from kb.enrich import run_enrichment
-
     from kb.lock import run_lock
 
     run = do_crawl(db_path, config_name, (), (), False, quiet)

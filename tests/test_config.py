@@ -21,7 +21,8 @@ def test_demo_config_points_at_the_local_sample_site():
 @pytest.mark.parametrize("data, message", [
     ({"sourcez": []}, "sourcez: unknown key"),
     ({"sources": [{"id": "a", "name": "A"}]}, "sources[0].feed_url: required text is missing"),
-    ({"sources": [{"id": "a", "name": "A", "feed_url": "ftp://x"}]}, "sources[0].feed_url: not an http(s) URL"),
+    ({"sources": [{"id": "a", "name": "A", "feed_url": "ftp://x"}]},
+     "sources[0].feed_url: not an http(s) URL"),
     ({"sources": [{"id": "A B", "name": "A", "feed_url": "http://x/f"}]}, "sources[0].id: use lowercase"),
     ({"crawl": {"download_delay": "fast"}}, "crawl.download_delay: expected float"),
     ({"crawl": {"timeout": -1}}, "crawl.timeout: must not be negative"),
