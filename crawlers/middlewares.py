@@ -158,7 +158,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self.backoff_max = settings.getfloat("KB_RETRY_BACKOFF_MAX", 60.0)
         self.retry_after_max = settings.getfloat("KB_RETRY_AFTER_MAX", 120.0)
 
-    async def process_response(self, request: Request, response: Response) -> Request | Response:
+    async def process_response(  # type: ignore[override]  # Scrapy 2.19: no spider, may await
+            self, request: Request, response: Response) -> Request | Response:
         if (request.meta.get("dont_retry") or request.meta.get("dont_obey_robotstxt")
                 or response.status not in self.retry_http_codes):
             return response
@@ -175,7 +176,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         await self._pause(retry, wait)
         return retry
 
-    async def process_exception(self, request: Request, exception: Exception) -> Any:
+    async def process_exception(  # type: ignore[override]
+            self, request: Request, exception: Exception) -> Any:
         if (not isinstance(exception, self.exceptions_to_retry) or request.meta.get("dont_retry")
                 or request.meta.get("dont_obey_robotstxt")):
             return None

@@ -41,7 +41,7 @@ def extract_page(body: bytes, content_type: str | None, url: str) -> dict[str, A
 
 
 def process_page(body: bytes, content_type: str | None,
-                 url: str) -> tuple[dict[str, Any] | None, bytes]:
+                 url: str) -> tuple[dict[str, Any] | None, bytes | None]:
     """What a worker does for one page: extract it, and compress the body for the archive."""
     return extract_page(body, content_type, url), gzip.compress(body, 6)
 
@@ -102,6 +102,8 @@ class StoragePipeline:
     after every page requested from it has been stored, so a crash never leaves a feed marked
     as seen whose articles are missing.
     """
+
+    crawler: Crawler | None = None
 
     def __init__(self, db_path: str, quiet: bool, skipped: int = 0) -> None:
         self.db_path = db_path

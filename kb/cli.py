@@ -118,17 +118,34 @@ def parse_settings(values: tuple[str, ...]) -> dict[str, str]:
               help="A Scrapy setting, as 'scrapy crawl -s' takes it (repeatable).")
 @click.option("--allow-private", is_flag=True,
               help="Let feeds link to private and local addresses (off by default).")
+@click.option("--reextract", is_flag=True,
+              help="Fetch nothing: re-run text extraction over every stored page and update "
+                   "the articles whose text changes.")
 @quiet_option
 @friendly_errors
 def crawl(db_path: str, config_name: str | None, feeds: tuple[str, ...],
-          settings: tuple[str, ...], allow_private: bool, quiet: bool) -> None:
+          settings: tuple[str, ...], allow_private: bool, reextract: bool, quiet: bool) -> None:
     """Fetch the feeds, follow each new or changed entry, extract and store the articles.
 
     \b
     Examples:
       kb crawl
       kb crawl --feed http://127.0.0.1:8765/feed.xml -s DOWNLOAD_DELAY=0
+      kb crawl --reextract        # after an extractor upgrade: re-extract the stored pages
     """
+    if reextract:
+        from kb.config import load_config
+        from kb.crawl import reextract as reextract_pages
+        from kb.db import open_db
+        from kb.lock import run_lock
+
+        setup_logging(quiet)
+        workers = load_config(config_name).crawl.extract_workers
+        with run_lock(db_path):
+            counts = reextract_pages(open_db(db_path, create=False), workers=workers, quiet=quiet)
+        click.echo(f"reextract: {counts['pages']} pages, {counts['updated']} articles updated, "
+                   f"{counts['unchanged']} unchanged")
+        return
     run = do_crawl(db_path, config_name, feeds, settings, allow_private, quiet)
     if run["feeds_failed"] and run["feeds_failed"] == run["sources"]:
         sys.exit(1)
@@ -383,10 +400,13 @@ def sources(db_path: str) -> None:
     from kb.health import source_rows
 
     rows = source_rows(open_db(db_path, create=False))
-    click.echo(f"{'source':<24} {'status':<13} {'fails':>5} {'304%':>5} {'extract%':>8}  last error")
+    click.echo(f"{'source':<24} {'status':<13} {'fails':>5} {'304%':>5} {'extract%':>8}  "
+               f"{'next try':<16}  last error")
     for r in rows:
+        next_try = r["next_due_at"][:16].replace("T", " ") if r.get("backed_off") else ""
         click.echo(f"{r['id'][:24]:<24} {r['last_status'] or '-':<13} {r['consecutive_failures']:>5} "
-                   f"{r['not_modified_pct']:>5} {r['extract_pct']:>8}  {r['last_error'] or ''}")
+                   f"{r['not_modified_pct']:>5} {r['extract_pct']:>8}  {next_try:<16}  "
+                   f"{r['last_error'] or ''}")
 
 
 @cli.group()

@@ -134,6 +134,8 @@ def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
     columns = ", ".join(f"[{c}]" for c in row)
     cursor = db.execute(f"insert into [{table}] ({columns}) values ({', '.join('?' * len(row))})",
                         list(row.values()))
+    if cursor.lastrowid is None:
+        raise DatabaseError(f"insert into {table} returned no row id")
     return cursor.lastrowid
 
 

@@ -173,6 +173,14 @@ for i = 1, tonumber(ARGV[1]) do
 end
 return out
 """
+# KEYS: a host's slot. ARGV: its delay (ms). Reserves the host's next free send time, one delay
+# after the last reservation by any worker; returns how long the caller waits for it (ms).
+RESERVE = _NOW + """
+local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local delay = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], at + delay, 'PX', at + delay - now + 60000)
+return at - now
+"""
 REFRESH_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -201,6 +209,7 @@ class RedisWork:
         self._pop = client.register_script(POP)
         self._renew = client.register_script(RENEW)
         self._requeue = client.register_script(REQUEUE)
+        self._reserve = client.register_script(RESERVE)
 
     def take(self, queue: str) -> tuple[str, bytes] | None:
         """Pop the oldest element of ``queue`` under a new lease: (token, element), or None."""
@@ -241,6 +250,11 @@ class RedisWork:
         if not tokens:
             return 0
         return int(self._requeue(keys=self._requeue_keys(), args=[self.max_attempts, 0, *tokens]))
+
+    def reserve(self, slot: str, delay: float) -> float:
+        """Book the next send time for ``slot`` (a host), ``delay`` seconds after the last booking by
+        any worker; returns the seconds to wait for it."""
+        return int(self._reserve(keys=[self.keys.slot(slot)], args=[max(1, int(delay * 1000))])) / 1000
 
     def _requeue_keys(self) -> list[str]:
         k = self.keys

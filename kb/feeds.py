@@ -103,6 +103,14 @@ def _raw_date(entry: Any, key: str) -> str | None:
     return " ".join(str(raw).split())[:MAX_RAW_DATE] or None if raw else None
 
 
+def _canonical(link: str) -> str | None:
+    """The canonical URL of a link, or None for one that is not a URL at all (bad port, bad IPv6)."""
+    try:
+        return canonical_url(link)
+    except ValueError:
+        return None
+
+
 def _unreliable_guids(raw_entries: list[Any]) -> set[str]:
     """GUIDs that a broken feed gives to different stories (same GUID, other link and title)."""
     first: dict[str, tuple[str, str]] = {}
@@ -111,7 +119,7 @@ def _unreliable_guids(raw_entries: list[Any]) -> set[str]:
         guid, link = e.get("id"), e.get("link") or ""
         if not guid:
             continue
-        key = (canonical_url(link) if link else "", (e.get("title") or "").strip())
+        key = (_canonical(link) or "" if link else "", (e.get("title") or "").strip())
         if guid in first and first[guid][0] != key[0] and first[guid][1] != key[1]:
             bad.add(guid)
         first.setdefault(guid, key)
@@ -137,9 +145,8 @@ def parse_feed(body: bytes, url: str, *, content_type: str | None = None) -> Par
         link = e.get("link") or next(
             (x.get("href") for x in e.get("links", []) if x.get("href")), None
         )
-        if not link:
+        if not link or not (canon := _canonical(link)):
             continue
-        canon = canonical_url(link)
         guid = e.get("id") if e.get("id") not in bad_guids else None
         if canon in seen or (guid and f"guid:{guid}" in seen):
             continue

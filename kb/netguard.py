@@ -29,7 +29,7 @@ def resolves_to_private(host: str) -> bool:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError, OSError):
         return False  # unresolvable: the download itself will fail and be reported
-    return any(is_private_address(info[4][0]) for info in infos)
+    return any(is_private_address(str(info[4][0])) for info in infos)
 
 
 def scheme_refusal(url: str) -> str | None:

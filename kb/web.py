@@ -251,18 +251,26 @@ def rank_ids(db: Database, query: Query, embedders: dict[str, Embedder] | None =
 _SEEN_VERSION = threading.local()
 
 
-def prepare_semantic(db: Database) -> dict[str, Embedder]:
-    """The models, loaded, and their vector indexes, (re)loaded from the database when it has new
-    vectors: run outside the time limit, so that neither the first query nor the first after an
-    enrichment run pays seconds of loading inside it. The indexes are checked only when another
-    connection has committed since this connection last looked (``PRAGMA data_version``, free),
-    as their check counts every stored vector (60 ms per model at 100k articles)."""
-    embedders = load_embedders(db)
+def prepare_indexes(db: Database) -> int:
+    """(Re)load the vector index of each model from the database when it has new vectors: run
+    outside the time limit, so that neither the first query nor the first after an enrichment run
+    pays seconds of loading inside it. The indexes are checked only when another connection has
+    committed since this connection last looked (``PRAGMA data_version``, free), as the check
+    counts every stored vector (60 ms per model at 100k articles). Returns how many were checked."""
     version = (id(db.conn), db.execute("pragma data_version").fetchone()[0])
-    if getattr(_SEEN_VERSION, "value", None) != version:
-        for embedder in embedders.values():
-            load_index(db, embedder.name)
-        _SEEN_VERSION.value = version
+    if getattr(_SEEN_VERSION, "value", None) == version:
+        return 0
+    models = [m for m in (model_for(db, role) for role in ("primary", "multilingual")) if m]
+    for model in models:
+        load_index(db, model)
+    _SEEN_VERSION.value = version
+    return len(models)
+
+
+def prepare_semantic(db: Database) -> dict[str, Embedder]:
+    """The models, loaded (see load_embedders), and their indexes, ready (see prepare_indexes)."""
+    embedders = load_embedders(db)
+    prepare_indexes(db)
     return embedders
 
 

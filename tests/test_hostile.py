@@ -238,6 +238,14 @@ def build_site(s: LocalServer) -> list[str]:
     feeds.append(feed_of(s, "/limits.xml", [
         {"title": f"Limit {n}", "link": f"{b}/limits/{n}.html", "summary": f"What the feed said {n}."}
         for n in ("huge", "bomb", "trickle", "loop-a")]))
+    # 5b. Links that are not URLs at all, and a page that is not HTML.
+    s.page("/files/report.pdf", b"%PDF-1.4\n" + bytes(range(256)) * 40, content_type="application/pdf")
+    s.page("/files/fine.html", plain_page("Fine", LOREM))
+    feeds.append(feed_of(s, "/files.xml", [
+        {"title": "Bad port", "link": "http://127.0.0.1:99999999/x"},
+        {"title": "A report", "link": f"{b}/files/report.pdf", "summary": "The report in brief."},
+        {"title": "Fine", "link": f"{b}/files/fine.html"},
+    ]))
     # 6. Feeds that are errors: 404, 500, empty, HTML.
     feeds.append(b + "/missing.xml")
     feeds.append(s.page("/error.xml", "oops", status=500, content_type="text/plain"))
@@ -368,6 +376,15 @@ def test_bodies_over_the_size_limit_are_cut_off(hostile):
                                   "p.article_id where a.url like '%/limits/%'").fetchone()[0]
     assert pages == 0
     assert "size limit" in hostile["proc"].stderr
+
+
+def test_links_that_are_not_urls_are_skipped_and_non_html_keeps_the_feed_text(hostile):
+    b = hostile["base"]
+    assert source(hostile, "/files.xml")["last_status"] == "ok"
+    assert f"{b}/files/fine.html" in hostile["articles"]
+    pdf = hostile["articles"][f"{b}/files/report.pdf"]
+    assert (pdf["text"], pdf["extraction"]) == ("The report in brief.", "feed_only")
+    assert not any("99999999" in url for url in hostile["articles"])
 
 
 def test_a_trickling_server_hits_the_download_timeout(hostile):

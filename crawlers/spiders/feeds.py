@@ -51,6 +51,20 @@ class FeedsSpider(scrapy.Spider):
             )
 
     def parse_feed(self, response: Response, source: dict[str, Any]) -> Iterator[Any]:
+        """The feed's outcome and a request per new or changed entry. Whatever the feed holds,
+        the source gets an outcome: an unexpected error is recorded as its failure."""
+        try:
+            outputs = list(self._parse_feed(response, source))
+        except Exception as exc:  # noqa: BLE001 - one feed must never stop or vanish from the run
+            logger.exception("cannot process the feed of %s", source["id"])
+            self.pending.pop(source["id"], None)
+            self.results.pop(source["id"], None)
+            yield FeedResult(source_id=source["id"], feed_url=source["feed_url"], status="failed",
+                             error=f"cannot process the feed: {type(exc).__name__}: {exc}"[:300])
+            return
+        yield from outputs
+
+    def _parse_feed(self, response: Response, source: dict[str, Any]) -> Iterator[Any]:
         result = FeedResult(source_id=source["id"], feed_url=source["feed_url"], status="ok")
         if response.status == 304:
             result.status = "not_modified"

@@ -23,6 +23,7 @@ from kb.web import (
     filter_options,
     highlight,
     plain,
+    prepare_indexes,
     query_from_args,
     read,
     story_page,
@@ -68,9 +69,9 @@ async def search_view(request: Any, datasette: Any) -> Response:
         try:
             results = await web_search(datasette, query)
         except SearchError as exc:
+            message = str(exc).replace("--mode keyword", "the keyword mode")
             if as_json:
-                raise BadRequest(str(exc)) from None
-            message = str(exc)
+                raise BadRequest(message) from None
     if as_json:
         return Response.json({
             "ok": True, "query": query.text if query else None, "mode": query.mode if query else None,
@@ -91,6 +92,7 @@ async def search_view(request: Any, datasette: Any) -> Response:
 
 
 async def article_view(request: Any, datasette: Any) -> Response:
+    await read(datasette, prepare_indexes, timed=False)  # related articles need the vector indexes
     data = await read(datasette, article_page, int(request.url_vars["id"]))
     if data is None:
         raise NotFound("Article not found")
