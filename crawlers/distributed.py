@@ -29,9 +29,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import redis
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 from scrapy_redis.connection import get_redis_from_settings
 from scrapy_redis.dupefilter import RFPDupeFilter
@@ -48,6 +50,7 @@ from kb.distributed import ROUND_TTL, Keys, RedisWork, crawling, decode_element,
 from kb.feeds import FeedEntry
 
 logger = logging.getLogger("aiwatch.distributed")
+REDIS_LOST = "redis unavailable"
 UNDECODABLE = (pickle.UnpicklingError, EOFError, AttributeError, KeyError, TypeError, ValueError,
                ImportError)
 
@@ -137,17 +140,21 @@ class RedisFeedsSpider(FeedsSpider):
         beat = max(0.2, self.lease_seconds / 3)
         engine = self.crawler.engine
         while True:
-            now = time.monotonic()
-            if now - last_beat >= beat:
-                self.heartbeat()
-                last_beat = now
-            pending = self.work.pending()
-            if pending["seeds"] and not pending["requests"] and not engine.needs_backout():
-                request = self.next_seed_request()
-                if request is not None:
-                    idle_since = now
-                    yield request
-                    continue
+            try:
+                now = time.monotonic()
+                if now - last_beat >= beat:
+                    self.heartbeat()
+                    last_beat = now
+                pending = self.work.pending()
+                request = None
+                if pending["seeds"] and not pending["requests"] and not engine.needs_backout():
+                    request = self.next_seed_request()
+            except redis.RedisError as exc:
+                raise CloseSpider(f"{REDIS_LOST}: {exc}") from None
+            if request is not None:
+                idle_since = now
+                yield request
+                continue
             if pending["requests"] and not engine.needs_backout():
                 self._wake_engine()
             if self.leases or crawling(pending):
@@ -224,20 +231,16 @@ class RedisFeedsSpider(FeedsSpider):
     def parse_feed(self, response: Response, source: dict[str, Any]) -> Iterator[Any]:
         # Validators travel in the request: the worker that fetches a feed need not have seeded it.
         self.validators[source["id"]] = response.meta.get("kb_validators") or {}
-        wanted: list[str] = []
-        result = None
-        for output in super().parse_feed(response, source):
-            if isinstance(output, scrapy.Request):
-                wanted.append(output.meta["item"].url)
-                yield output
-            else:
-                result = output
+        outputs = list(super().parse_feed(response, source))  # at once: state is per source
+        requests = [o for o in outputs if isinstance(o, scrapy.Request)]
+        result = next((o for o in outputs if isinstance(o, FeedResult)), None)
         result = result or self.results.pop(source["id"])
         self.pending.pop(source["id"], None)
         self.validators.pop(source["id"], None)
-        result.pages_requested = len(wanted)
+        result.pages_requested = len(requests)
+        yield from requests
         # Last, after its page requests are in the shared queue: pushing it ends the feed's lease.
-        yield self._tag(result, response.meta, wanted=wanted)
+        yield self._tag(result, response.meta, wanted=[r.meta["item"].url for r in requests])
 
     def _wants(self, entry: FeedEntry) -> bool:
         # Across feeds and workers the shared dupefilter stops a second fetch within a round.
@@ -270,7 +273,10 @@ class RedisFeedsSpider(FeedsSpider):
 
     def closed_down(self, spider: Any = None, reason: str = "") -> None:
         """Hand back unfinished work at once (a clean stop) and fill in the worker's figures."""
-        handed = self.work.hand_back(self.leases)
+        try:
+            handed = self.work.hand_back(self.leases)
+        except redis.RedisError:
+            handed = 0  # they come back when their leases run out
         self.leases.clear()
         self.figures.update({"worker": self.work.worker_id, "reason": reason,
                              "seconds": round(time.monotonic() - self.started, 1),
@@ -409,6 +415,14 @@ class LeasedScheduler(Scheduler):
         pass  # SCHEDULER_PERSIST, always: the queue is shared
 
     def enqueue_request(self, request: scrapy.Request) -> bool:
+        try:
+            return self._enqueue(request)
+        except redis.RedisError as exc:
+            # Lost here, but its source is still leased in Redis: it comes back when that runs out.
+            logger.warning("could not queue %s: %s: %s", request.url, REDIS_LOST, exc)
+            return False
+
+    def _enqueue(self, request: scrapy.Request) -> bool:
         lease = request.meta.pop("kb_lease", None)
         follow_up = lease is not None and ("redirect_urls" in request.meta
                                            or "retry_times" in request.meta)
@@ -426,13 +440,26 @@ class LeasedScheduler(Scheduler):
         return True
 
     def next_request(self) -> scrapy.Request | None:
-        request = self.queue.pop()
+        try:
+            request = self.queue.pop()
+        except redis.RedisError as exc:
+            self._lost(exc)
+            return None
         if request is not None and self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
         return request
 
     def has_pending_requests(self) -> bool:
-        return len(self.queue) > 0
+        try:
+            return len(self.queue) > 0
+        except redis.RedisError as exc:
+            self._lost(exc)
+            return False
+
+    def _lost(self, exc: Exception) -> None:
+        # The engine calls the scheduler from timers that must not raise; the spider's start()
+        # notices the same failure and closes the spider.
+        logger.debug("%s: %s", REDIS_LOST, exc)
 
 
 class SharedPoliteness:

@@ -21,6 +21,7 @@ element goes to ``dead`` instead of back to its queue.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as kb.db us
 from kb import db as kbdb
 from kb.config import Config
 from kb.crawl import CrawlError, due_sources, sources_for_run
-from kb.errors import KbError, LockedError
+from kb.errors import DatabaseError, KbError, LockedError
 from kb.timeutil import utcnow
 
 logger = logging.getLogger("aiwatch.distributed")
@@ -363,6 +364,9 @@ def run_worker(redis_url: str, config: Config, *, keys: Keys | None = None,
     process.start()
     if "worker" not in figures:
         raise CrawlError("the worker did not start (see the messages above)")
+    if figures["reason"].startswith("redis unavailable"):
+        raise RedisUnavailable(f"lost Redis at {redact(redis_url)} ({figures['reason']}); "
+                               "unfinished work returns to the queue when its leases run out")
     return figures
 
 
@@ -557,6 +561,7 @@ def run_ingest(db_path: str | Path, client: Any, *, keys: Keys | None = None, ba
     """Drain the shared results into the database until the whole crawl has been idle
     ``idle_exit`` seconds (0: until ``should_stop()`` says so). Records one ``crawl_runs`` row and
     returns it with ``rows_per_second`` added."""
+    import redis
     from tqdm import tqdm
 
     from crawlers.pipelines import RUN_FIELDS
@@ -571,30 +576,55 @@ def run_ingest(db_path: str | Path, client: Any, *, keys: Keys | None = None, ba
         kbdb.mark_interrupted_runs(db)
         run_id = kbdb.start_crawl_run(db)
         bar = tqdm(desc="ingest", unit=" articles", disable=True if quiet else None, leave=False)
-        saved, busy_s, idle_since = 0, 0.0, time.monotonic()
+        saved, busy_s, failure = 0, 0.0, None
         try:
-            while not (should_stop and should_stop()):
-                elements = writer.take(wait=1.0)
-                writer.refresh()
-                if elements:
-                    started = time.perf_counter()
-                    n = writer.ingest(elements)
-                    busy_s += time.perf_counter() - started
-                    saved += n
-                    bar.update(n)
-                    idle_since = time.monotonic()
-                elif crawling(work.pending()) or not idle_exit:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since >= idle_exit:
-                    break
+            saved, busy_s = _drain(writer, work, bar, idle_exit=idle_exit, should_stop=should_stop)
+        except redis.RedisError as exc:
+            failure = RedisUnavailable(f"lost Redis: {exc}; what was taken is saved again next run")
+        except sqlite3.OperationalError as exc:
+            failure = DatabaseError(f"cannot write {db_path}: {exc}")
         finally:
             bar.close()
-            writer.release()
+            with contextlib.suppress(redis.RedisError):
+                writer.release()
         counts = {k: writer.counts[k] for k in RUN_FIELDS}
-        kbdb.finish_crawl_run(db, run_id, counts, writer.errors)
+        kbdb.finish_crawl_run(db, run_id, counts, writer.errors,
+                              status="interrupted" if failure else "completed")
         row = dict(db["crawl_runs"].get(run_id))
-        row["errors"] = writer.errors
-        row["saved"] = saved
-        row["rows_per_second"] = round(saved / busy_s, 1) if busy_s else 0.0
         db.close()
+    if failure:
+        raise failure
+    row["errors"] = writer.errors
+    row["saved"] = saved
+    row["rows_per_second"] = round(saved / busy_s, 1) if busy_s else 0.0
     return row
+
+
+def _drain(writer: Writer, work: RedisWork, bar: Any, *, idle_exit: float,
+           should_stop: Any) -> tuple[int, float]:
+    """The writer's loop; returns (articles saved, seconds spent saving)."""
+    saved, busy_s, idle_since = 0, 0.0, time.monotonic()
+    while not (should_stop and should_stop()):
+        elements = writer.take(wait=1.0)
+        writer.refresh()
+        if elements:
+            started = time.perf_counter()
+            try:
+                n = writer.ingest(elements)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                # Another process (kb enrich) held the database past busy_timeout: the batch is
+                # still in results:processing and is saved again.
+                logger.warning("database busy (%s); trying the batch again in 5 s", exc)
+                time.sleep(5)
+                continue
+            busy_s += time.perf_counter() - started
+            saved += n
+            bar.update(n)
+            idle_since = time.monotonic()
+        elif crawling(work.pending()) or not idle_exit:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= idle_exit:
+            break
+    return saved, busy_s

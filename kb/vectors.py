@@ -58,12 +58,24 @@ def _stamp(db: Database, model: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _unchanged_since_last_look(db: Database, model: str) -> bool:
+    """True when no connection has committed since this connection last checked (cheap pragmas,
+    instead of counting every stored vector on each query)."""
+    seen: dict[str, tuple[int, int]] = db.__dict__.setdefault("_kb_vectors_seen", {})
+    marker = (db.execute("pragma data_version").fetchone()[0], db.conn.total_changes)
+    unchanged = seen.get(model) == marker
+    seen[model] = marker
+    return unchanged
+
+
 def load_index(db: Database, model: str) -> VectorIndex:
     """The index for ``model``, reloaded when the embeddings table has changed."""
     key = (str(db.conn.execute("pragma database_list").fetchone()[2]), model)
-    stamp = _stamp(db, model)
     with _LOCK:
         cached = _CACHE.get(key)
+        if cached is not None and _unchanged_since_last_look(db, model):
+            return cached
+        stamp = _stamp(db, model)
         if cached is not None and cached.stamp == stamp:
             return cached
         rows = db.execute("select article_id, passage, vector from embeddings where model = ? "
@@ -79,4 +91,5 @@ def load_index(db: Database, model: str) -> VectorIndex:
             matrix=np.ascontiguousarray(matrix, dtype=np.float32), stamp=stamp,
         )
         _CACHE[key] = index
+        _unchanged_since_last_look(db, model)
         return index
