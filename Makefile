@@ -8,7 +8,7 @@ PORT ?= 8001
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo demo-build test lint fmt bench docs clean browser
+.PHONY: install demo demo-build test lint fmt bench bench-web docs clean browser
 
 install: $(STAMP)
 
@@ -37,13 +37,16 @@ test: install
 	$(PY) -m pytest $(ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check kb crawlers tests bench
+	$(VENV)/bin/ruff check kb crawlers tests bench datasette
 
 fmt: install
-	$(VENV)/bin/ruff check --fix kb crawlers tests bench
+	$(VENV)/bin/ruff check --fix kb crawlers tests bench datasette
 
 bench: install
 	$(PY) bench/run.py $(ARGS)
+
+bench-web: install
+	$(PY) bench/web_bench.py --db $(DEMO_DB) $(ARGS)
 
 docs: install
 	$(VENV)/bin/cog -r README.md
