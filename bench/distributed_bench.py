@@ -167,7 +167,8 @@ def distributed(site: Site, folder: Path, client: Any, url: str, workers: int, e
     out = run("ingest", "--redis", url, "--db", str(db), "-q", "--idle-exit", "0.2",
               "--batch", str(batch))
     wall = time.perf_counter() - started
-    busy = float(re.search(r"([\d.]+) rows/s", out).group(1))
+    found = re.search(r"([\d.]+) rows/s", out)
+    busy = float(found.group(1)) if found else 0.0
     row["stored"] = stored(db)
     writer = {"workers": workers, "rows_per_s_busy": busy, "rows_per_s_wall": pages / wall,
               "stored": row["stored"]}

@@ -107,6 +107,8 @@ class RedisFeedsSpider(FeedsSpider):
 
     name = "feeds-redis"
     redis_batch_size = 1  # seeds taken one at a time
+    work: RedisWork  # set in from_crawler
+    known_entries: RedisKnown
 
     def __init__(self, idle_exit: float = 10.0, lease_seconds: float = 60.0,
                  poll_seconds: float = 0.2, figures: dict[str, Any] | None = None,
@@ -129,7 +131,7 @@ class RedisFeedsSpider(FeedsSpider):
         keys = Keys(settings.get("KB_REDIS_PREFIX") or "aiwatch")
         spider.work = RedisWork(client, keys, lease_seconds=spider.lease_seconds,
                                 max_attempts=settings.getint("KB_MAX_ATTEMPTS", 5))
-        spider.known = RedisKnown(client, keys.known)
+        spider.known_entries = RedisKnown(client, keys.known)
         crawler.signals.connect(spider.closed_down, signal=signals.spider_closed)
         return spider
 
@@ -244,7 +246,7 @@ class RedisFeedsSpider(FeedsSpider):
 
     def _wants(self, entry: FeedEntry) -> bool:
         # Across feeds and workers the shared dupefilter stops a second fetch within a round.
-        return self.known.get(entry.url) != entry.fingerprint
+        return self.known_entries.get(entry.url) != entry.fingerprint
 
     def _page_request(self, entry: FeedEntry, source: dict[str, Any],
                       feed_lang: str | None) -> scrapy.Request | None:
@@ -260,13 +262,13 @@ class RedisFeedsSpider(FeedsSpider):
             yield self._tag(output, response.meta, url=response.meta["item"].url)
 
     def page_failed(self, failure: Failure) -> Iterator[Any]:
-        meta = failure.request.meta
+        meta = failure.request.meta  # type: ignore[attr-defined]  # Scrapy sets it
         for output in super().page_failed(failure):
             yield self._tag(output, meta, url=meta["item"].url)
 
     def feed_failed(self, failure: Failure) -> Iterator[FeedResult]:
         for output in super().feed_failed(failure):
-            yield self._tag(output, failure.request.meta)
+            yield self._tag(output, failure.request.meta)  # type: ignore[attr-defined]
 
     def _page_done(self, source_id: str) -> Iterator[FeedResult]:
         return iter(())  # the writer, not a worker, knows when all of a feed's pages are stored
@@ -485,6 +487,7 @@ class SharedPoliteness:
         delay = slot.delay if slot is not None else (
             downloader.per_slot_settings.get(key, {}).get("delay", self.default_delay))
         if delay > 0:
-            wait = self.crawler.spider.work.reserve(key, delay)
+            spider: RedisFeedsSpider = self.crawler.spider  # type: ignore[assignment]
+            wait = spider.work.reserve(key, delay)
             if wait > 0:
                 await asyncio.sleep(wait)

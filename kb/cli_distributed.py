@@ -47,6 +47,8 @@ def require_redis(flag: str | None, config: Any, command: str) -> str:
 
 
 @cli.command("crawl-worker")
+@click.option("--db", "db_path", envvar="KB_DB", default="kb.db", type=click.Path(dir_okay=False),
+              help="Not used: a worker needs no database (accepted like every kb command).")
 @config_option
 @redis_option
 @click.option("-s", "settings", multiple=True, metavar="NAME=VALUE",
@@ -61,7 +63,8 @@ def require_redis(flag: str | None, config: Any, command: str) -> str:
                    "goes back to the queue after this.")
 @quiet_option
 @friendly_errors
-def crawl_worker(config_name: str | None, redis_url: str | None, settings: tuple[str, ...],
+def crawl_worker(db_path: str, config_name: str | None, redis_url: str | None,
+                 settings: tuple[str, ...],
                  allow_private: bool, idle_exit: float, lease_seconds: float, quiet: bool) -> None:
     """Fetch and extract feeds and pages from the shared queue; push the articles to Redis.
 
@@ -125,18 +128,35 @@ def ingest(db_path: str, config_name: str | None, redis_url: str | None, batch: 
 
 
 @cli.command("crawl-status")
+@db_option
 @config_option
 @redis_option
 @friendly_errors
-def crawl_status(config_name: str | None, redis_url: str | None) -> None:
-    """Show the shared crawl queue: seeds, requests, leases, results waiting for kb ingest."""
+def crawl_status(db_path: str, config_name: str | None, redis_url: str | None) -> None:
+    """Show the shared crawl queue (seeds, requests, leases, results waiting for kb ingest) and
+    the database's last crawl or ingest run.
+
+    \b
+    Example:
+      kb crawl-status --redis redis://queue.internal:6379/0
+    """
+    from pathlib import Path
+
     from kb.config import load_config
+    from kb.crawl import summary_line
+    from kb.db import open_db
     from kb.distributed import Keys, RedisWork, connect
 
     url = require_redis(redis_url, load_config(config_name), "crawl-status")
     pending = RedisWork(connect(url), Keys()).pending()
     for name, value in pending.items():
         click.echo(f"{name:<13} {value}")
+    if Path(db_path).exists():
+        db = open_db(db_path, create=False)
+        run = next(db.query("select * from crawl_runs order by id desc limit 1"), None)
+        if run:
+            click.echo(f"last run #{run['id']} ({run['status']}, {run['finished_at'] or 'running'}): "
+                       f"{summary_line(run)}")
 
 
 def _seed(redis_url: str, config: Any, db_path: str, feeds: tuple[str, ...],

@@ -576,7 +576,8 @@ def run_ingest(db_path: str | Path, client: Any, *, keys: Keys | None = None, ba
         kbdb.mark_interrupted_runs(db)
         run_id = kbdb.start_crawl_run(db)
         bar = tqdm(desc="ingest", unit=" articles", disable=True if quiet else None, leave=False)
-        saved, busy_s, failure = 0, 0.0, None
+        saved, busy_s = 0, 0.0
+        failure: KbError | None = None
         try:
             saved, busy_s = _drain(writer, work, bar, idle_exit=idle_exit, should_stop=should_stop)
         except redis.RedisError as exc:
@@ -590,7 +591,7 @@ def run_ingest(db_path: str | Path, client: Any, *, keys: Keys | None = None, ba
         counts = {k: writer.counts[k] for k in RUN_FIELDS}
         kbdb.finish_crawl_run(db, run_id, counts, writer.errors,
                               status="interrupted" if failure else "completed")
-        row = dict(db["crawl_runs"].get(run_id))
+        row = dict(db.table("crawl_runs").get(run_id))
         db.close()
     if failure:
         raise failure

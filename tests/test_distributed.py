@@ -430,3 +430,15 @@ def test_a_second_writer_is_refused_while_the_first_lives(redis_server, tmp_path
         second.acquire()
     first.release()
     second.acquire()
+
+
+def test_a_worker_that_loses_redis_exits_with_one_error_line(redis_server, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("sources: []\n")
+    running = Running(tmp_path, "w1", "crawl-worker", "--redis", redis_server.url, "--config",
+                      str(config), "--idle-exit", "0")
+    time.sleep(3)
+    assert running.proc.poll() is None  # waiting for work
+    redis_server.kill()
+    assert running.proc.wait(timeout=30) == 1
+    assert running.out.read_text().startswith(f"Error: lost Redis at {redis_server.url}")
