@@ -3,8 +3,8 @@ beside the single-process `kb crawl`, on one generated local site, in one run.
 
     python bench/distributed_bench.py [--pages N] [--feeds F] [--workers 1,2,4] [--extract W]
 
-Figures (politeness delays off, CONCURRENT_REQUESTS_PER_DOMAIN=16 everywhere, process start
-included in every wall-clock figure):
+Figures (politeness delays off, CONCURRENT_REQUESTS_PER_DOMAIN=16 everywhere; pages/s include
+process start, "steady" is the rate from 10% to 100% of the pages):
   * single process: `kb crawl` (fetch + extract + store), pages/s;
   * N workers: from starting them to the last article pushed to Redis (fetch + extract + push),
     pages/s, and the CPU all their processes used per page;
@@ -126,16 +126,41 @@ def stored(db: Path) -> int:
         conn.close()
 
 
-def single_process(site: Site, folder: Path, extract: int) -> dict[str, Any]:
+def count_articles(db: Path) -> int:
+    try:
+        return stored(db) if db.exists() else 0
+    except sqlite3.OperationalError:
+        return 0  # schema being created
+
+
+def watch(count: Any, procs: list[subprocess.Popen[bytes]], target: int) -> tuple[float, float]:
+    """Poll ``count()`` until it reaches ``target`` (or the processes end): returns the seconds to
+    10% and to 100% of it, from now."""
+    started, tenth = time.perf_counter(), None
+    while any(p.poll() is None for p in procs):
+        done = count()
+        if tenth is None and done >= target // 10:
+            tenth = time.perf_counter() - started
+        if done >= target:
+            break
+        time.sleep(0.05)
+    return tenth or 0.0, time.perf_counter() - started
+
+
+def single_process(site: Site, folder: Path, extract: int, pages: int) -> dict[str, Any]:
     db = folder / "single.db"
-    cpu, started = children_cpu(), time.perf_counter()
-    run("crawl", "--db", str(db), "-q", *FAST, "-s", f"KB_EXTRACT_WORKERS={extract}",
-        *[a for feed in site.feeds for a in ("--feed", feed)])
-    elapsed = time.perf_counter() - started
+    cpu, load = children_cpu(), os.getloadavg()[0]
+    proc = subprocess.Popen([*KB, "crawl", "--db", str(db), "-q", *FAST,
+                             "-s", f"KB_EXTRACT_WORKERS={extract}",
+                             *[a for feed in site.feeds for a in ("--feed", feed)]],
+                            env=env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tenth, elapsed = watch(lambda: count_articles(db), [proc], pages)
+    proc.wait()
     n = stored(db)
     return {"mode": "kb crawl (one process)", "processes": 1, "seconds": elapsed,
-            "pages_per_s": n / elapsed, "cpu_ms_per_page": (children_cpu() - cpu) * 1000 / n,
-            "stored": n}
+            "pages_per_s": n / elapsed, "steady_pages_per_s": 0.9 * n / (elapsed - tenth),
+            "cpu_ms_per_page": (children_cpu() - cpu) * 1000 / n, "stored": n,
+            "load": (load, os.getloadavg()[0])}
 
 
 def distributed(site: Site, folder: Path, client: Any, url: str, workers: int, extract: int,
@@ -147,22 +172,22 @@ def distributed(site: Site, folder: Path, client: Any, url: str, workers: int, e
                                              for i, f in enumerate(site.feeds)))
     run("crawl", "--redis", url, "--db", str(db), "--config", str(config))
     expected = 1 + len(site.feeds) + pages  # the sources message, one per feed, one per page
-    cpu, started = children_cpu(), time.perf_counter()
+    cpu, load = children_cpu(), os.getloadavg()[0]
     procs = [subprocess.Popen([*KB, "crawl-worker", "--redis", url, "--config", str(config), "-q",
                                *FAST, "-s", f"KB_EXTRACT_WORKERS={extract}", "-s", f"USER_AGENT=w{i}",
                                "--idle-exit", "0.5"], env=env(), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for i in range(workers)]
-    while client.llen("aiwatch:results") < expected and any(p.poll() is None for p in procs):
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
+    tenth, elapsed = watch(lambda: client.llen("aiwatch:results"), procs, expected)
     for p in procs:
         p.wait()
     crawl_cpu = children_cpu() - cpu
     split = sorted((site.agents[f"w{i}"] for i in range(workers)), reverse=True)
     row = {"mode": f"{workers} crawl-worker{'s' if workers > 1 else ''} (fetch, extract, push)",
            "processes": workers, "seconds": elapsed, "pages_per_s": pages / elapsed,
-           "cpu_ms_per_page": crawl_cpu * 1000 / pages, "split": split}
+           "steady_pages_per_s": 0.9 * pages / (elapsed - tenth),
+           "cpu_ms_per_page": crawl_cpu * 1000 / pages, "split": split,
+           "load": (load, os.getloadavg()[0])}
     started = time.perf_counter()
     out = run("ingest", "--redis", url, "--db", str(db), "-q", "--idle-exit", "0.2",
               "--batch", str(batch))
@@ -196,7 +221,7 @@ def main() -> None:
         redis_proc, url = start_redis(folder / "redis")
         try:
             client = redis_client(url)
-            rows.append(single_process(site, folder, args.extract))
+            rows.append(single_process(site, folder, args.extract, args.pages))
             for n in (int(w) for w in args.workers.split(",")):
                 row, writer = distributed(site, folder, client, url, n, args.extract, args.pages,
                                           args.batch)
@@ -208,11 +233,15 @@ def main() -> None:
 
     print(f"distributed crawl benchmark: {args.pages} pages ({mean_kib:.0f} KiB mean) behind "
           f"{args.feeds} feeds, {os.cpu_count()} CPUs, {args.extract} extraction processes per crawl")
-    print(f"  {'mode':<40} {'pages/s':>8} {'wall s':>7} {'CPU ms/page':>11} {'stored':>6}  split")
+    print(f"  {'mode':<40} {'pages/s':>8} {'steady':>7} {'wall s':>7} {'CPU ms/page':>11} "
+          f"{'stored':>6} {'load':>9}  split")
     for r in rows:
         split = "/".join(str(s) for s in r.get("split", [])) if r["processes"] > 1 else ""
-        print(f"  {r['mode']:<40} {r['pages_per_s']:>8.1f} {r['seconds']:>7.1f} "
-              f"{r['cpu_ms_per_page']:>11.1f} {r['stored']:>6}  {split}")
+        load = f"{r['load'][0]:.1f}-{r['load'][1]:.1f}"
+        print(f"  {r['mode']:<40} {r['pages_per_s']:>8.1f} {r['steady_pages_per_s']:>7.1f} "
+              f"{r['seconds']:>7.1f} {r['cpu_ms_per_page']:>11.1f} {r['stored']:>6} {load:>9}  {split}")
+    print("  (pages/s: from process start to the last page; steady: from 10% to 100% of the pages;"
+          " load: the 1-minute load average before and after)")
     for w in writers:
         print(f"  {'kb ingest, queue of ' + str(w['workers']) + '-worker run':<40} "
               f"{w['rows_per_s_busy']:>8.1f} rows/s busy, {w['rows_per_s_wall']:.1f} rows/s with "

@@ -454,7 +454,7 @@ def sample_crawl(db_path: str, port: int, quiet: bool) -> None:
 
 
 # Commands that live in their own modules (they add themselves to `cli` on import).
-COMMAND_MODULES: tuple[str, ...] = ("kb.cli_digest",)
+COMMAND_MODULES: tuple[str, ...] = ("kb.cli_digest", "kb.cli_distributed")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

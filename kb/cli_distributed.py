@@ -192,7 +192,7 @@ def _add_redis_to_crawl() -> None:
         try:
             config = load_config(kwargs["config_name"])
             url = redis_url_for(redis_url, config)
-            if url:
+            if url and not kwargs.get("reextract"):  # --reextract fetches nothing: always here
                 return _seed(url, config, kwargs["db_path"], kwargs["feeds"], kwargs["settings"],
                              kwargs["allow_private"], kwargs["quiet"])
         except KbError as exc:

@@ -41,6 +41,7 @@ class CrawlSettings:
     retries: int = 2
     max_body_bytes: int = 10 * 1024 * 1024
     extract_workers: int = 2
+    redis_url: str | None = None
 
 
 @dataclass

@@ -321,6 +321,7 @@ def seed_crawl(db_path: str | Path, config: Config, client: Any, *, keys: Keys |
     if not sources:
         raise CrawlError("no sources to crawl: add some to the configuration or pass --feed URL")
     work = RedisWork(client, keys)
+    work.reap()  # a dead worker's expired leases count as queued work, not as work in progress
     pending = work.pending()
     if crawling(pending):
         raise QueueBusy(f"the shared queue still holds the last round ({pending['seeds']} feeds, "
@@ -368,8 +369,6 @@ def run_worker(redis_url: str, config: Config, *, keys: Keys | None = None,
         raise RedisUnavailable(f"lost Redis at {redact(redis_url)} ({figures['reason']}); "
                                "unfinished work returns to the queue when its leases run out")
     return figures
-
-
 
 
 class WriterLockLost(KbError):

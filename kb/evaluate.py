@@ -69,9 +69,9 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
             "articles": len(ids), "labelled": len(gold),
             "crawl_seconds": crawl_seconds, **timings,
             "extraction": score_extraction(db, ids, gold, langs),
-            "topics": score_topics(db, ids, gold),
-            "vendors": score_entities(db, ids, gold, "vendor", "vendors"),
-            "jurisdictions": score_entities(db, ids, gold, "jurisdiction", "jurisdictions"),
+            "topics": score_topics(db, ids, gold, langs),
+            "vendors": score_entities(db, ids, gold, "vendor", "vendors", langs),
+            "jurisdictions": score_entities(db, ids, gold, "jurisdiction", "jurisdictions", langs),
             "funding": score_funding(db, ids, gold, langs),
             "stories": score_stories(db, ids, gold),
         }
@@ -100,7 +100,8 @@ def score_extraction(db: Database, ids: dict[int, str], gold: dict[str, Any],
     return out
 
 
-def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> dict[str, Any] | None:
+def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any],
+                 langs: dict[str, str] | None = None) -> dict[str, Any] | None:
     """Per-topic figures of the classifier, 5-fold cross-validated: no article is scored by a model
     that was fitted on its own label."""
     if not db["embeddings"].exists() or not db["embeddings"].count:
@@ -118,12 +119,23 @@ def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> dic
         per_topic[topic] = prf(int((predicted & actual).sum()), int((predicted & ~actual).sum()),
                                int((~predicted & actual).sum()))
     macro = sum(v["f1"] for v in per_topic.values()) / len(per_topic)
-    return {"per_topic": per_topic, "macro_f1": macro,
+    by_lang = {}
+    position = {aid: i for i, aid in enumerate(order)}
+    for lang, members in _by_lang(ids, gold, langs or {}).items():
+        rows = [position[m] for m in members if m in position]
+        tp = fp = fn = 0
+        for topic in per_topic:
+            predicted, actual = probs[topic][rows] >= THRESHOLD, ys[topic][rows] == 1
+            tp += int((predicted & actual).sum())
+            fp += int((predicted & ~actual).sum())
+            fn += int((~predicted & actual).sum())
+        by_lang[lang] = prf(tp, fp, fn)
+    return {"per_topic": per_topic, "macro_f1": macro, "by_lang": by_lang,
             "note": f"{FOLDS}-fold cross-validated: the classifier is fitted on these labels"}
 
 
 def score_entities(db: Database, ids: dict[int, str], gold: dict[str, Any], kind: str,
-                   label: str) -> dict[str, Any] | None:
+                   label: str, langs: dict[str, str] | None = None) -> dict[str, Any] | None:
     rows = list(db.query(
         "select ae.article_id, e.name from article_entities ae join entities e on e.id = ae.entity_id "
         "where e.kind = ?", [kind])) if db["article_entities"].exists() else []
@@ -132,8 +144,13 @@ def score_entities(db: Database, ids: dict[int, str], gold: dict[str, Any], kind
     predicted: dict[int, set[str]] = defaultdict(set)
     for r in rows:
         predicted[r["article_id"]].add(r["name"])
-    return set_prf({i: set(gold[ids[i]]["labels"][label]) for i in ids},
-                   {i: predicted[i] for i in ids})
+    def score(members: list[int]) -> dict[str, float]:
+        return set_prf({i: set(gold[ids[i]]["labels"][label]) for i in members},
+                       {i: predicted[i] for i in members})
+
+    out = score(list(ids))
+    out["by_lang"] = {lang: score(m) for lang, m in _by_lang(ids, gold, langs or {}).items()}
+    return out
 
 
 def _event_key(e: dict[str, Any]) -> tuple[str, str]:
@@ -178,8 +195,16 @@ def score_stories(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> di
     if not db["story_articles"].exists() or not db["story_articles"].count:
         return None
     predicted = {r["article_id"]: r["story_id"] for r in db.query("select * from story_articles")}
-    return bcubed({i: gold[ids[i]]["story"] for i in ids},
+    out = bcubed({i: gold[ids[i]]["story"] for i in ids},
                   {i: predicted.get(i, f"alone-{i}") for i in ids})
+    cross = [s for s in {gold[ids[i]]["story"] for i in ids}
+             if len({gold[ids[j]]["outlet"] for j in ids if gold[ids[j]]["story"] == s}) > 1
+             and any(gold[ids[j]]["outlet"] in ("depeche-numerique", "digitalbote")
+                     for j in ids if gold[ids[j]]["story"] == s)]
+    out["stories_across_languages"] = len(cross)
+    out["across_languages_joined"] = sum(
+        1 for s in cross if len({predicted.get(j) for j in ids if gold[ids[j]]["story"] == s}) == 1)
+    return out
 
 
 def ranking_scores(ranked: list[str], judgments: dict[str, int]) -> tuple[float, float]:

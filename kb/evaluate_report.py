@@ -27,15 +27,23 @@ def render(result: dict[str, Any]) -> str:
     for slug in ("sovereignty", "open-source", "regulation", "export-controls", "funding"):
         lines.append(_prf_row(f"topic {slug}", topics["per_topic"][slug] if topics else None))
     lines.append(f"{'topics macro-F1':<34} {'':>9} {'':>7} {_f(topics['macro_f1'] if topics else None):>6}")
+    for lang, scores in sorted((topics or {}).get("by_lang", {}).items()):
+        lines.append(_prf_row(f"  topics (micro), {lang}", scores))
     if topics and topics.get("note"):
         lines.append(f"  ({topics['note']})")
-    lines.append(_prf_row("vendors", result.get("vendors")))
-    lines.append(_prf_row("jurisdictions", result.get("jurisdictions")))
+    for key in ("vendors", "jurisdictions"):
+        lines.append(_prf_row(key, result.get(key)))
+        for lang, scores in sorted((result.get(key) or {}).get("by_lang", {}).items()):
+            lines.append(_prf_row(f"  {key}, {lang}", scores))
     funding = result.get("funding")
     lines.append(_prf_row("funding events", funding))
     for lang, scores in sorted((funding or {}).get("by_lang", {}).items()):
         lines.append(_prf_row(f"  funding events, {lang}", scores))
-    lines.append(_prf_row("stories (B-cubed)", result.get("stories")))
+    stories = result.get("stories")
+    lines.append(_prf_row("stories (B-cubed)", stories))
+    if stories:
+        lines.append(f"  stories told across languages: {stories['across_languages_joined']} of "
+                     f"{stories['stories_across_languages']} grouped whole")
     search = result.get("search")
     lines += ["", f"{'search':<34} {'nDCG@10':>9} {'recall@20':>10}"]
     for mode in ("keyword", "semantic", "hybrid", "baseline_keyword", "baseline_semantic",

@@ -372,11 +372,22 @@ def test_crawl_without_redis_still_crawls_here(make_site, tmp_path):
     assert query(db, "select count(*) from articles") == [(3,)]
 
 
+def test_reextract_stays_local_even_with_a_redis_url(redis_server, tmp_path):
+    db = tmp_path / "kb.db"
+    assert kb("init", "--db", str(db)).returncode == 0
+    proc = subprocess.run([*KB, "crawl", "--reextract", "--db", str(db)], capture_output=True,
+                          text=True, env={**kb_env(), "KB_REDIS_URL": redis_server.url}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("reextract: 0 pages")
+    assert redis_server.client().dbsize() == 0  # nothing seeded
+
+
 def test_seeding_refuses_while_the_last_round_is_unfinished(redis_server, make_site, tmp_path):
     site = make_site(2, 1)
     db, config = tmp_path / "kb.db", site.config(tmp_path / "config.yaml")
     seed(site, redis_server.url, db, config)
-    proc = kb("crawl", "--redis", redis_server.url, "--db", str(db), "--config", str(config))
+    proc = subprocess.run([*KB, "crawl", "--db", str(db), "--config", str(config)], capture_output=True,
+                          text=True, env={**kb_env(), "KB_REDIS_URL": redis_server.url}, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.startswith("Error: the shared queue still holds the last round (1 feeds")
     assert redis_server.client().llen("aiwatch:seeds") == 1
