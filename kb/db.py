@@ -18,20 +18,28 @@ from kb.schema import migrate
 from kb.timeutil import utcnow
 
 
+def connect(path: str | Path) -> Database:
+    """A connection with the settings every database of ours uses: WAL, a busy timeout so readers
+    and a writer coexist, and foreign keys enforced."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise DatabaseError(f"folder {path.parent} does not exist")
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA busy_timeout = 10000")
+    db.execute("PRAGMA foreign_keys = ON")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
 def open_db(path: str | Path, *, create: bool = True) -> Database:
     """Open the knowledge base at ``path``; create and migrate it unless ``create`` is False."""
     path = Path(path)
     if not create and not path.exists():
         raise DatabaseError(f"no database at {path}: run 'kb init' first")
-    if not path.parent.exists():
-        raise DatabaseError(f"folder {path.parent} does not exist")
     try:
-        db = sqlite_utils.Database(path)
-        db.execute("PRAGMA busy_timeout = 10000")
-        db.execute("PRAGMA foreign_keys = ON")
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            db.enable_wal()
-        db.execute("PRAGMA synchronous = NORMAL")
+        db = connect(path)
         if create:
             migrate(db)
     except sqlite3.DatabaseError as exc:

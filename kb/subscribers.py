@@ -11,15 +11,15 @@ import difflib
 import json
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from sqlite_utils.db import Database
+from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as sqlite-utils uses
 
+from kb.db import connect
 from kb.errors import DatabaseError, KbError
 from kb.timeutil import utcnow
 
@@ -69,13 +69,8 @@ def private_db_path(db_path: str | Path, configured: str | None = None) -> Path:
 
 def open_private_db(path: str | Path) -> Database:
     """Open (creating if needed) the private database and bring its tables up to date."""
-    path = Path(path)
-    if not path.parent.exists():
-        raise DatabaseError(f"folder {path.parent} does not exist")
     try:
-        db = sqlite_utils.Database(path)
-        db.execute("PRAGMA busy_timeout = 10000")
-        db.execute("PRAGMA foreign_keys = ON")
+        db = connect(path)
         _ensure_tables(db)
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"cannot open {path}: {exc}") from exc
