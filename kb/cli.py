@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from kb import __version__
-from kb.errors import KbError, NotYetAvailable
+from kb.errors import KbError
 
 DB_HELP = "Knowledge base file (default: $KB_DB, else kb.db)."
 CONFIG_HELP = "Configuration file, or 'default' / 'demo' (default: $KB_CONFIG, else bundled)."
@@ -41,9 +41,6 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except NotYetAvailable as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
         except KbError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
@@ -167,10 +164,6 @@ def do_crawl(db_path: str, config_name: str | None, feeds: tuple[str, ...],
         click.echo(f"failed: {error}", err=True)
     click.echo(f"crawl #{run['id']}: {summary_line(run)}")
     return run
-
-
-def not_yet(what: str, issue: str) -> None:
-    raise NotYetAvailable(f"{what} is not available yet ({issue})")
 
 
 @cli.command()

@@ -11,7 +11,7 @@ STAGE = "entities"
 LEAD_CHARS = 600
 
 
-def jurisdiction_counts(mentions: int, in_lead: bool) -> bool:
+def is_about_jurisdiction(mentions: int, in_lead: bool) -> bool:
     """A jurisdiction is what the article is about when named twice, or once in its title or lead."""
     return mentions >= 2 or in_lead
 
@@ -36,7 +36,7 @@ def tag_entities(db: Database, *, gazetteer: Gazetteer | None = None, quiet: boo
             text = f"{a['title'] or ''}. {a['text'] or ''}"
             lead = gazetteer.mentions(text[:LEAD_CHARS])
             for (kind, name), count in gazetteer.mentions(text).items():
-                if kind == "jurisdiction" and not jurisdiction_counts(count, (kind, name) in lead):
+                if kind == "jurisdiction" and not is_about_jurisdiction(count, (kind, name) in lead):
                     continue
                 rows.append({"article_id": a["id"], "entity_id": entity_id(db, kind, name, cache),
                              "mentions": count, "method": "gazetteer"})

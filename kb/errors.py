@@ -15,7 +15,3 @@ class DatabaseError(KbError):
 
 class LockedError(KbError):
     """Another run holds the lock."""
-
-
-class NotYetAvailable(KbError):
-    """A capability that has not been built yet."""

@@ -19,7 +19,7 @@ from sqlite_utils.db import Database
 
 from kb.db import open_db
 from kb.errors import KbError
-from kb.metrics import bcubed, ndcg_at, prf, recall_at, set_prf
+from kb.metrics import bcubed, prf, set_prf
 from kb.sample import SAMPLE_DIR, load_articles, load_outlets, load_queries
 from kb.scoring import extraction_scores, page_counts
 
@@ -207,15 +207,9 @@ def score_stories(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> di
     return out
 
 
-def ranking_scores(ranked: list[str], judgments: dict[str, int]) -> tuple[float, float]:
-    return ndcg_at(ranked, judgments, 10), recall_at(ranked, judgments, 20)
-
-
 def format_table(result: dict[str, Any]) -> str:
     """One table of every figure; 'n/a' where a capability produced nothing."""
     from kb.evaluate_report import render
 
     return render(result)
 
-
-__all__ = ["evaluate", "format_table", "ranking_scores", "KbError"]

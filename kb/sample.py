@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import hashlib
 import json
 import shutil
 import threading
@@ -194,12 +193,6 @@ def build_site(out_dir: Path, base_url: str, sample_dir: Path = SAMPLE_DIR) -> i
             f"<h1>{outlet['name']}</h1><ul>{links}</ul></html>", encoding="utf-8")
     return count
 
-
-def corpus_fingerprint(sample_dir: Path = SAMPLE_DIR) -> str:
-    h = hashlib.sha256()
-    for path in sorted(sample_dir.rglob("*.yaml")) + sorted(TEMPLATES.iterdir()):
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

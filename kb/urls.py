@@ -22,7 +22,3 @@ def canonical_url(url: str) -> str:
         if not k.lower().startswith(TRACKING_PREFIXES) and k.lower() not in TRACKING_KEYS
     ]
     return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
-
-
-def same_host(a: str, b: str) -> bool:
-    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
