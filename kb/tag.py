@@ -2,8 +2,10 @@
 
 Features of an (article, topic) pair: how often and how prominently the taxonomy's patterns match,
 matches of its negative patterns, and the cosine similarity between the article's passages and the
-topic's example sentences under the multilingual model. A logistic regression per topic, fitted on
-the labelled sample corpus (kb/data/topic_model.json, refitted by `kb train-topics`), turns them
+topic's example sentences under the multilingual model. Besides these, the article's mean passage
+vector under each embedding model (MiniLM and the multilingual encoder) goes through a per-topic
+linear model, whose score is stacked on the features above. A logistic regression per topic, fitted
+on the labelled sample corpus (kb/data/topic_model.json, refitted by `kb train-topics`), turns them
 into a score; kb eval reports its figures cross-validated. A topic a user adds to the taxonomy
 without a fitted model is scored by the rules alone.
 """
@@ -22,7 +24,7 @@ import numpy as np
 import yaml
 from sqlite_utils.db import Database
 
-from kb.embed import MULTILINGUAL_MODEL, Embedder, from_blob, get_embedder
+from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, Embedder, from_blob, get_embedder
 from kb.stages import delete_for, mark_done, pending
 
 DATA = Path(__file__).parent / "data"
@@ -32,6 +34,8 @@ STAGE = "topics"
 THRESHOLD = 0.5
 FEATURES = ["hits", "distinct", "title_hit", "lead_hits", "negative", "density", "sim_max", "sim_mean",
             "funding_events"]
+# Embedding models whose mean passage vector is scored per topic and stacked, with their dimensions.
+STACKED = {DEFAULT_MODEL: 384, MULTILINGUAL_MODEL: 512}
 
 
 @dataclass
@@ -107,19 +111,62 @@ def features_for(topic: Topic, title: str, text: str, passages: np.ndarray | Non
     return [feats[f] for f in FEATURES], evidence
 
 
+def mean_vector(passages: np.ndarray | None, dim: int) -> np.ndarray:
+    """The article's unit-length mean passage vector; NaNs when it has none (then scored as neutral)."""
+    if passages is None or not len(passages):
+        return np.full(dim, np.nan)
+    v = passages.mean(axis=0)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 and v.shape[0] == dim else np.full(dim, np.nan)
+
+
+def article_rows(db: Database, article: dict[str, Any], topics: list[Topic], examples: dict[str, np.ndarray],
+                 *, sim_model: str = MULTILINGUAL_MODEL) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Per topic, the article's model input (FEATURES, then each STACKED model's mean vector) and
+    the evidence phrases; ``sim_model`` is the model of the example sentences' vectors."""
+    vectors = {m: passage_vectors(db, article["id"], m) for m in {*STACKED, sim_model}}
+    means = [mean_vector(vectors[m], dim) for m, dim in STACKED.items()]
+    events = funding_event_count(db, article["id"])
+    title = article["title"] or ""
+    out = {}
+    for t in topics:
+        x, evidence = features_for(t, title, f"{article['title']}. {article['text'] or ''}",
+                                   vectors[sim_model], examples.get(t.slug), events)
+        out[t.slug] = (np.concatenate([np.array(x, dtype=float), *means]), evidence)
+    return out
+
+
+def stacked_inputs(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """FEATURES plus one score per embedding model: the classifier's inputs for rows ``x``.
+    A row without vectors for a model gets that score's training mean, i.e. no say."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    width = len(FEATURES)
+    columns = [x[:, :width]]
+    for i, block in enumerate(params.get("embedding", [])):
+        vectors = x[:, width:width + len(block["coef"])]
+        width += len(block["coef"])
+        scores = vectors @ np.array(block["coef"]) + block["intercept"]
+        columns.append(np.where(np.isnan(scores), params["mean"][len(FEATURES) + i], scores)[:, None])
+    return np.hstack(columns)
+
+
+def probabilities(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """The fitted classifier's probability for each row of ``x`` (see article_rows)."""
+    z = ((stacked_inputs(params, x) - np.array(params["mean"])) / np.array(params["scale"])) @ np.array(
+        params["coef"]) + params["intercept"]
+    return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+
+
 def load_model(path: Path = MODEL_FILE) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"topics": {}}
 
 
-def score(model: dict[str, Any], slug: str, x: list[float]) -> tuple[float, str]:
+def score(model: dict[str, Any], slug: str, x: np.ndarray | list[float]) -> tuple[float, str]:
     """Probability the topic applies, and the method that produced it."""
     params = model["topics"].get(slug)
     if params:
-        z = params["intercept"] + sum(
-            w * (v - m) / s for w, v, m, s in zip(params["coef"], x, params["mean"], params["scale"],
-                                                strict=True))
-        return 1 / (1 + math.exp(-max(-50, min(50, z)))), "rules+embeddings"
-    feats = dict(zip(FEATURES, x, strict=True))
+        return float(probabilities(params, np.asarray(x, dtype=float))[0]), "rules+embeddings"
+    feats = dict(zip(FEATURES, list(x)[:len(FEATURES)], strict=True))
     z = 1.2 * feats["hits"] + 1.5 * feats["title_hit"] - 1.5 * feats["negative"] - 2.2
     return 1 / (1 + math.exp(-z)), "rules"
 
@@ -141,14 +188,10 @@ def tag_topics(db: Database, *, embedder: Embedder | None = None, model: dict[st
         batch = todo[start:start + 200]
         rows = []
         for a in batch:
-            vectors = passage_vectors(db, a["id"], embedder.name)
-            events = funding_event_count(db, a["id"])
-            for t in topics:
-                x, evidence = features_for(t, a["title"] or "", f"{a['title']}. {a['text'] or ''}",
-                                           vectors, examples.get(t.slug), events)
-                p, method = score(model, t.slug, x)
+            for slug, (x, evidence) in article_rows(db, a, topics, examples, sim_model=embedder.name).items():
+                p, method = score(model, slug, x)
                 if p >= THRESHOLD:
-                    rows.append({"article_id": a["id"], "topic": t.slug, "score": round(p, 4),
+                    rows.append({"article_id": a["id"], "topic": slug, "score": round(p, 4),
                                  "method": method, "evidence": "; ".join(evidence) or
                                  "similar to the topic's example sentences"})
         with db.conn:
