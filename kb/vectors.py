@@ -1,8 +1,11 @@
 """Exact vector search over an in-memory float32 matrix kept in step with the database.
 
-Measured on 2 cores (docs/search.md): a numpy matmul over 100k x 384 answers in a few
-milliseconds, far quicker than sqlite-vec's scan, so the database holds the vectors (the source
-of truth, reachable in SQL) and this module holds a copy for answering.
+The database holds the vectors (the source of truth, reachable in SQL) and this module holds a
+copy for answering. Measured on 2 cores (docs/search.md), a float32 matmul costs about 36 ms over
+the 275k passages of 100k articles, so past BINARY_FROM passages a first pass compares one-bit codes
+(the sign of each dimension about the mean, 48 bytes a 384-d vector, XOR and popcount) and only the
+closest 2% or so are scored exactly: exact scores, at the recall@10 that bench/vector_recall.py
+(real sentence vectors) and bench/search_bench.py (random vectors, the worst case) report.
 """
 
 from __future__ import annotations
@@ -13,6 +16,22 @@ from dataclasses import dataclass
 import numpy as np
 from sqlite_utils.db import Database
 
+BINARY_FROM = 50_000
+# Rows re-ranked exactly: 2% of them, within bounds (recall on real sentence vectors in
+# docs/search.md: 0.975 at 1.45%, 0.991 at 2.9%).
+BINARY_SHORTLIST_SHARE = 0.02
+BINARY_SHORTLIST_MIN, BINARY_SHORTLIST_MAX = 2_000, 20_000
+
+
+def sign_codes(matrix: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+    """One bit per dimension (its sign about ``centre``: sentence embeddings share a common
+    direction, which would otherwise spend bits), packed into uint64 words, a row per vector."""
+    bits = np.packbits(matrix > (0 if centre is None else centre), axis=1)
+    pad = (-bits.shape[1]) % 8
+    if pad:
+        bits = np.pad(bits, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(bits).view(np.uint64)
+
 
 @dataclass
 class VectorIndex:
@@ -21,31 +40,56 @@ class VectorIndex:
     passages: np.ndarray
     matrix: np.ndarray  # unit-length rows, float32
     stamp: tuple[int, int]
+    codes: np.ndarray | None = None  # sign codes, one row per 64 dimensions (large indexes only)
+    centre: np.ndarray | None = None
 
     def search(self, query: np.ndarray, *, limit: int = 50,
-               allowed: set[int] | None = None, lead_boost: float = 0.0) -> list[tuple[int, float]]:
+               allowed: set[int] | None = None) -> list[tuple[int, float]]:
         """Articles ranked by their best passage's cosine similarity to ``query``."""
         if not len(self.matrix):
             return []
-        scores = self.matrix @ np.asarray(query, dtype=np.float32)
-        if lead_boost:
-            scores = scores + lead_boost * (self.passages == 0)
+        query = np.asarray(query, dtype=np.float32)
+        rows = None
         if allowed is not None:
-            mask = np.isin(self.article_ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
-            scores = np.where(mask, scores, -np.inf)
+            rows = np.flatnonzero(np.isin(self.article_ids, np.fromiter(
+                allowed, dtype=np.int64, count=len(allowed))))
+        if self.codes is not None and (rows is None or len(rows) > shortlist_size(len(self.matrix))):
+            rows = self.shortlist(query, limit, rows)
+        ids = self.article_ids if rows is None else self.article_ids[rows]
+        scores = self.matrix @ query if rows is None else self.matrix[rows] @ query
         take = min(len(scores), limit * 4)
+        if not take:
+            return []
         top = np.argpartition(-scores, take - 1)[:take]
-        top = top[np.argsort(-scores[top])]
         best: dict[int, float] = {}
-        for i in top:
-            if not np.isfinite(scores[i]):
-                break
-            aid = int(self.article_ids[i])
+        for i in top[np.argsort(-scores[top])]:
+            aid = int(ids[i])
             if aid not in best:
                 best[aid] = float(scores[i])
                 if len(best) >= limit:
                     break
         return list(best.items())
+
+    def shortlist(self, query: np.ndarray, limit: int, rows: np.ndarray | None = None,
+                  size: int | None = None) -> np.ndarray:
+        """The rows (of ``rows``, or of all) nearest ``query`` by Hamming distance of sign codes,
+        in row order."""
+        words = sign_codes(query[None, :], self.centre)[0]
+        codes = self.codes if rows is None else self.codes[:, rows]
+        distance = np.bitwise_count(codes[0] ^ words[0]).astype(np.uint16)
+        for j in range(1, len(words)):  # word by word over contiguous columns: 6x quicker than rows
+            distance += np.bitwise_count(codes[j] ^ words[j])
+        take = max(limit * 20, size or shortlist_size(len(distance)))
+        if take < len(distance):  # the cut-off distance from a histogram: quicker than a partition
+            cutoff = int(np.searchsorted(np.cumsum(np.bincount(distance)), take))
+            near = np.flatnonzero(distance <= cutoff)
+        else:
+            near = np.arange(len(distance))
+        return near if rows is None else rows[near]
+
+
+def shortlist_size(rows: int) -> int:
+    return min(BINARY_SHORTLIST_MAX, max(BINARY_SHORTLIST_MIN, int(rows * BINARY_SHORTLIST_SHARE)))
 
 
 _CACHE: dict[tuple[str, str], VectorIndex] = {}
@@ -84,11 +128,15 @@ def load_index(db: Database, model: str) -> VectorIndex:
             matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
         else:
             matrix = np.zeros((0, 1), dtype=np.float32)
+        large = len(rows) >= BINARY_FROM
+        centre = matrix.mean(axis=0) if large else None
         index = VectorIndex(
             model=model,
             article_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
             passages=np.fromiter((r[1] for r in rows), dtype=np.int16, count=len(rows)),
             matrix=np.ascontiguousarray(matrix, dtype=np.float32), stamp=stamp,
+            codes=np.ascontiguousarray(sign_codes(matrix, centre).T) if large else None,
+            centre=centre,
         )
         _CACHE[key] = index
         _unchanged_since_last_look(db, model)
