@@ -20,6 +20,8 @@ MAX_TERMS = 24
 TITLE_WEIGHT, SUMMARY_WEIGHT, TEXT_WEIGHT = 4.0, 1.5, 1.0
 RRF_K = 60
 CANDIDATES = 100
+# BM25 is computed for every match; past this many, only the most recent matches are ranked.
+CANDIDATE_CAP = 2000
 # Fusion weights (keyword, English model, multilingual model). An English query leans on BM25 and
 # MiniLM; a French or German one on the multilingual model, since its words rarely occur in the
 # English articles that answer it. Measured in docs/search.md.
@@ -80,8 +82,8 @@ class Query:
     filters: Filters = field(default_factory=Filters)
 
 
-def fts_expression(text: str, *, any_term: bool = False) -> str | None:
-    """A safe FTS5 expression: every term quoted, `OR` kept, stray syntax neutralised."""
+def query_terms(text: str) -> list[str]:
+    """The query as quoted FTS5 terms and phrases, with `OR` kept and stray syntax neutralised."""
     parts: list[str] = []
     for phrase, token in TOKEN.findall(text[:MAX_QUERY_CHARS]):
         if token == "OR" and parts and parts[-1] != "OR":
@@ -97,30 +99,63 @@ def fts_expression(text: str, *, any_term: bool = False) -> str | None:
             break
     while parts and parts[-1] == "OR":
         parts.pop()
+    return parts
+
+
+def fts_expression(text: str, *, any_term: bool = False) -> str | None:
+    """A safe FTS5 expression: every term quoted, `OR` kept, stray syntax neutralised."""
+    parts = query_terms(text)
     if not parts:
         return None
     return " OR ".join(p for p in parts if p != "OR") if any_term else " ".join(parts)
 
 
+def _matches(db: Database, expr: str, filters: Filters, select: str, tail: str,
+             params: list[Any]) -> list[tuple]:
+    """Rows of the FTS index matching ``expr``; joined to articles only when a filter needs it."""
+    where, filter_params = filters.sql()
+    if where:
+        sql = (f"select {select} from articles_fts join articles a on a.id = articles_fts.rowid "
+               f"where articles_fts match ? and {where} {tail}")
+        return db.execute(sql, [expr, *filter_params, *params]).fetchall()
+    return db.execute(f"select {select} from articles_fts where articles_fts match ? {tail}",
+                      [expr, *params]).fetchall()
+
+
+def _capped_ranking(db: Database, expr: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+    """BM25 over at most CANDIDATE_CAP matches, the most recent ones (highest rowids) when there
+    are more: a query of common words then costs what a rare one does."""
+    floor = _matches(db, expr, filters, "articles_fts.rowid", "order by articles_fts.rowid desc "
+                     "limit 1 offset ?", [CANDIDATE_CAP - 1])
+    bound = "and articles_fts.rowid >= ? " if floor else ""
+    rows = _matches(db, expr, filters,
+                    f"articles_fts.rowid, bm25(articles_fts, {TITLE_WEIGHT}, {SUMMARY_WEIGHT}, "
+                    f"{TEXT_WEIGHT}) as r", f"{bound}order by r limit ?",
+                    [*(floor[0] if floor else ()), limit])
+    return [(int(aid), -score) for aid, score in rows]
+
+
+def _selective_terms(db: Database, terms: list[str]) -> list[str]:
+    """For the any-term pass: drop terms matching more than CANDIDATE_CAP articles when some term
+    is rarer (such words add little to BM25 and would crowd the capped candidates)."""
+    rare = [t for t in terms if len(db.execute(
+        "select rowid from articles_fts where articles_fts match ? limit ?",
+        [t, CANDIDATE_CAP]).fetchall()) < CANDIDATE_CAP]
+    return rare or terms
+
+
 def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
     """BM25 with the title weighted above summary and body; all terms first, then any term."""
-    where, params = filters.sql()
-    extra = f" and {where}" if where else ""
-    ranked: list[tuple[int, float]] = []
-    for any_term in (False, True):
-        expr = fts_expression(text, any_term=any_term)
-        if expr is None:
-            return []
-        rows = db.execute(
-            f"select a.id, bm25(articles_fts, {TITLE_WEIGHT}, {SUMMARY_WEIGHT}, {TEXT_WEIGHT}) as r "
-            f"from articles_fts join articles a on a.id = articles_fts.rowid "
-            f"where articles_fts match ?{extra} order by r limit ?",
-            [expr, *params, limit],
-        ).fetchall()
+    terms = query_terms(text)
+    if not terms:
+        return []
+    ranked = _capped_ranking(db, " ".join(terms), filters, limit)
+    words = [t for t in terms if t != "OR"]
+    if len(ranked) < limit and (len(words) > 1 or "OR" in terms):
         seen = {aid for aid, _ in ranked}
-        ranked += [(aid, -score) for aid, score in rows if aid not in seen]
-        if len(ranked) >= limit or fts_expression(text, any_term=True) == expr:
-            break
+        expr = " OR ".join(_selective_terms(db, words))
+        ranked += [(aid, score) for aid, score in _capped_ranking(db, expr, filters, limit)
+                   if aid not in seen]
     return ranked[:limit]
 
 
@@ -132,7 +167,7 @@ def semantic_ranking(db: Database, text: str, filters: Filters, limit: int,
     if filters.active():
         where, params = filters.sql()
         allowed = {r[0] for r in db.execute(f"select a.id from articles a where {where}", params)}
-    vector = embedder.encode([text[:MAX_QUERY_CHARS]])[0]
+    vector = embedder.encode_query(text[:MAX_QUERY_CHARS])
     return index.search(vector, limit=limit, allowed=allowed)
 
 
@@ -194,10 +229,12 @@ def search(db: Database, query: Query, *,
            embedders: dict[str, Embedder] | None = None) -> list[dict[str, Any]]:
     """Ranked results with what a reader needs: title, date, source, snippet, summary, topics."""
     ranked = rank(db, query, embedders=embedders)
-    return [describe(db, aid, score, query.text) for aid, score in ranked]
+    results = (describe(db, aid, score, query.text) for aid, score in ranked)
+    return [r for r in results if r is not None]
 
 
-def describe(db: Database, article_id: int, score: float, text: str) -> dict[str, Any]:
+def describe(db: Database, article_id: int, score: float, text: str) -> dict[str, Any] | None:
+    """What a reader sees of one result (None for an article deleted since it was indexed)."""
     row = db.execute(
         "select a.id, a.url, a.title, a.published_at, a.lang, a.summary as feed_summary, "
         "coalesce(s.name, a.source_id) as source, sm.summary, sa.story_id "
@@ -205,6 +242,8 @@ def describe(db: Database, article_id: int, score: float, text: str) -> dict[str
         "left join article_summaries sm on sm.article_id = a.id "
         "left join story_articles sa on sa.article_id = a.id where a.id = ?", [article_id],
     ).fetchone()
+    if row is None:
+        return None
     keys = ["id", "url", "title", "published", "lang", "feed_summary", "source", "summary", "story_id"]
     result = dict(zip(keys, row, strict=True))
     result["score"] = round(score, 6)
