@@ -102,6 +102,35 @@ def _stamp(db: Database, model: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _read_index(db: Database, model: str, stamp: tuple[int, int], chunk: int = 20_000) -> VectorIndex:
+    """Every vector of ``model``, streamed into one preallocated matrix: peak memory is the matrix
+    itself (1.5 GB for 1M 384-d vectors), not the rows and a joined copy on top of it."""
+    count = stamp[0]
+    dim = db.execute("select length(vector) / 4 from embeddings where model = ? limit 1", [model]).fetchone()
+    matrix = np.empty((count, int(dim[0]) if dim else 1), dtype=np.float32)
+    article_ids = np.empty(count, dtype=np.int64)
+    passages = np.empty(count, dtype=np.int16)
+    cursor = db.execute("select article_id, passage, vector from embeddings where model = ? "
+                        "order by article_id, passage", [model])
+    filled = 0
+    while rows := cursor.fetchmany(chunk):
+        rows = rows[:count - filled]  # rows stored since the count are left for the next reload
+        end = filled + len(rows)
+        matrix[filled:end] = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        article_ids[filled:end] = [r[0] for r in rows]
+        passages[filled:end] = [r[1] for r in rows]
+        filled = end
+    matrix, article_ids, passages = matrix[:filled], article_ids[:filled], passages[:filled]
+    codes = centre = None
+    if filled >= BINARY_FROM:
+        centre = matrix.mean(axis=0)
+        codes = np.empty((matrix.shape[1] // 64 + bool(matrix.shape[1] % 64), filled), dtype=np.uint64)
+        for start in range(0, filled, chunk):
+            codes[:, start:start + chunk] = sign_codes(matrix[start:start + chunk], centre).T
+    return VectorIndex(model=model, article_ids=article_ids, passages=passages, matrix=matrix,
+                       stamp=stamp, codes=codes, centre=centre)
+
+
 def _unchanged_since_last_look(db: Database, model: str) -> bool:
     """True when no connection has committed since this connection last checked (cheap pragmas,
     instead of counting every stored vector on each query)."""
@@ -122,22 +151,8 @@ def load_index(db: Database, model: str) -> VectorIndex:
         stamp = _stamp(db, model)
         if cached is not None and cached.stamp == stamp:
             return cached
-        rows = db.execute("select article_id, passage, vector from embeddings where model = ? "
-                          "order by article_id, passage", [model]).fetchall()
-        if rows:
-            matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        else:
-            matrix = np.zeros((0, 1), dtype=np.float32)
-        large = len(rows) >= BINARY_FROM
-        centre = matrix.mean(axis=0) if large else None
-        index = VectorIndex(
-            model=model,
-            article_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-            passages=np.fromiter((r[1] for r in rows), dtype=np.int16, count=len(rows)),
-            matrix=np.ascontiguousarray(matrix, dtype=np.float32), stamp=stamp,
-            codes=np.ascontiguousarray(sign_codes(matrix, centre).T) if large else None,
-            centre=centre,
-        )
+        _CACHE.pop(key, None)  # never two copies of a large matrix at once
+        index = _read_index(db, model, stamp)
         _CACHE[key] = index
         _unchanged_since_last_look(db, model)
         return index
