@@ -123,9 +123,8 @@ class Reader:
     def call(self, fn: Callable[..., T], *args: Any, timed: bool = True, **kwargs: Any) -> T:
         """Run ``fn(db, *args, **kwargs)`` in this thread, its SQL under the time limit if ``timed``.
 
-        The limit is a timer that interrupts the connection, not a progress handler: a handler calls
-        into Python every few thousand SQLite instructions, and under concurrent requests each call
-        waits for the GIL (measured: it more than doubled a search page's p99 at 100k articles)."""
+        The limit is a timer that interrupts the connection rather than a progress handler, so
+        SQLite never calls back into Python while a query runs."""
         db = self.db()
         timer = threading.Timer(self.time_limit_ms / 1000, db.conn.interrupt) if timed else None
         if timer is not None:
