@@ -147,10 +147,10 @@ def test_sigkill_mid_crawl_loses_nothing_and_a_rerun_completes(slow_site, tmp_pa
     assert conn.execute("select min(word_count) from articles").fetchone()[0] > 60
     statuses = [r[0] for r in conn.execute("select status from crawl_runs order by id")]
     assert statuses == ["interrupted"] * len(kill_points) + ["completed"]
-    # Pages stored before the kills were not fetched again (only those in flight at a kill).
-    fetched = page_requests()
-    assert fetched - before <= PAGES - kill_points[-1]
-    assert fetched <= PAGES + 8 * len(kill_points)
+    # The re-run fetches exactly the pages the killed runs had not stored: nothing stored is fetched
+    # again. (How many pages were in flight at a kill depends on how far extraction lagged the
+    # downloads, e.g. while a fresh worker imports trafilatura, so it is not bounded here.)
+    assert page_requests() - before == PAGES - stored
     again = run_kb(*crawl_args(slow_site, db))
     assert "0 new, 0 updated" in again.stdout and "2 not modified" in again.stdout
 
