@@ -106,7 +106,7 @@ class Reader:
     """Read-only sqlite-utils connections to one database file (one per worker thread) and a small
     thread pool, so that search and page queries run off the event loop under a time limit."""
 
-    def __init__(self, path: str | Path, *, threads: int = 4, time_limit_ms: int = 3000) -> None:
+    def __init__(self, path: str | Path, *, threads: int = 2, time_limit_ms: int = 3000) -> None:
         self.path = str(path)
         self.time_limit_ms = time_limit_ms
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kb-web")
@@ -120,12 +120,17 @@ class Reader:
             db = self._local.db = Database(conn)
         return db
 
-    def call(self, fn: Callable[..., T], *args: Any, timed: bool = True, **kwargs: Any) -> T:
+    def call(self, fn: Callable[..., T], *args: Any, timed: bool = True,
+             prepare: Callable[[Database], Any] | None = None, **kwargs: Any) -> T:
         """Run ``fn(db, *args, **kwargs)`` in this thread, its SQL under the time limit if ``timed``.
+        ``prepare(db)``, when given, runs first and untimed (loading models, say), and its result
+        is passed to ``fn`` as ``prepared``: one trip through the pool instead of two.
 
         The limit is a timer that interrupts the connection rather than a progress handler, so
         SQLite never calls back into Python while a query runs."""
         db = self.db()
+        if prepare is not None:
+            kwargs["prepared"] = prepare(db)
         timer = threading.Timer(self.time_limit_ms / 1000, db.conn.interrupt) if timed else None
         if timer is not None:
             timer.daemon = True
@@ -140,10 +145,11 @@ class Reader:
             if timer is not None:
                 timer.cancel()
 
-    async def run(self, fn: Callable[..., T], *args: Any, timed: bool = True, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, timed: bool = True,
+                  prepare: Callable[[Database], Any] | None = None, **kwargs: Any) -> T:
         """Run ``fn(db, ...)`` on the pool without blocking the event loop."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(self.call, fn, *args, timed=timed, **kwargs)
+        call = functools.partial(self.call, fn, *args, timed=timed, prepare=prepare, **kwargs)
         return await loop.run_in_executor(self.executor, call)
 
 
@@ -166,12 +172,13 @@ def datasette_reader(datasette: Any) -> Reader:
                       time_limit_ms=int(datasette.setting("sql_time_limit_ms")))
 
 
-async def read(datasette: Any, fn: Callable[..., T], *args: Any, timed: bool = True) -> T:
+async def read(datasette: Any, fn: Callable[..., T], *args: Any, timed: bool = True,
+               prepare: Callable[[Database], Any] | None = None) -> T:
     """Run ``fn(db, *args)`` for a Datasette page; a time-out shows Datasette's usual message."""
     from datasette.views.base import DatasetteError
 
     try:
-        return await datasette_reader(datasette).run(fn, *args, timed=timed)
+        return await datasette_reader(datasette).run(fn, *args, timed=timed, prepare=prepare)
     except QueryTimeout:
         raise DatasetteError(TIMEOUT_HTML, title="SQL Interrupted", status=400,
                              message_is_html=True) from None
@@ -239,15 +246,21 @@ def _single_threaded(embedder: Embedder) -> None:
             backend.threads = 1
 
 
-def run_search(db: Database, query: Query, embedders: dict[str, Embedder] | None = None
+def run_search(db: Database, query: Query, prepared: dict[str, Embedder] | None = None
                ) -> list[dict[str, Any]]:
     """kb.search.search with the given models (none needed for keyword mode)."""
-    return search(db, query, embedders=embedders)
+    return search(db, query, embedders=prepared)
 
 
-def rank_ids(db: Database, query: Query, embedders: dict[str, Embedder] | None = None) -> list[int]:
+def rank_ids(db: Database, query: Query, prepared: dict[str, Embedder] | None = None) -> list[int]:
     """Just the ranked article ids of a search (what a feed needs)."""
-    return [aid for aid, _ in rank(db, query, embedders=embedders)]
+    return [aid for aid, _ in rank(db, query, embedders=prepared)]
+
+
+def search_page_data(db: Database, query: Query | None, prepared: dict[str, Embedder] | None = None
+                     ) -> tuple[list[dict[str, Any]], dict[str, list[tuple[str, str]]]]:
+    """The search page's results (none without a query) and its filter options, in one call."""
+    return (run_search(db, query, prepared) if query else []), filter_options(db)
 
 
 _SEEN_VERSION = threading.local()
@@ -276,11 +289,11 @@ def prepare_semantic(db: Database) -> dict[str, Embedder]:
     return embedders
 
 
-async def web_search(datasette: Any, query: Query, *, ids_only: bool = False) -> list[Any]:
-    """Answer a search for a page: models and vectors are readied in a call of their own, untimed;
-    the search itself runs under the SQL time limit."""
-    embedders = None if query.mode == "keyword" else await read(datasette, prepare_semantic, timed=False)
-    return await read(datasette, rank_ids if ids_only else run_search, query, embedders)
+async def web_search(datasette: Any, query: Query | None, *, fn: Callable[..., T] = run_search) -> T:
+    """Answer a search for a page in one trip through the reader's pool: models and vectors are
+    readied first, outside the SQL time limit, then ``fn(db, query, prepared)`` runs under it."""
+    semantic = query is not None and query.mode != "keyword"
+    return await read(datasette, fn, query, prepare=prepare_semantic if semantic else None)
 
 
 def highlight(snippet: str | None) -> Markup:

@@ -16,6 +16,7 @@ from kb.web import (
     BadParameter,
     feed_entries,
     query_from_args,
+    rank_ids,
     read,
     topic_feed_ids,
     vendor_feed_ids,
@@ -117,7 +118,7 @@ async def search_feed(request: Any, datasette: Any) -> Response:
     if query is None:
         raise BadRequest("a search feed needs a query: /-/search.atom?q=...")
     try:
-        ids = await web_search(datasette, query, ids_only=True)
+        ids = await web_search(datasette, query, fn=rank_ids)
     except SearchError as exc:
         raise BadRequest(str(exc)) from None
     return await respond(datasette, request, f"aiwatch search: {query.text}",

@@ -26,6 +26,7 @@ from kb.web import (
     prepare_indexes,
     query_from_args,
     read,
+    search_page_data,
     story_page,
     web_search,
 )
@@ -76,14 +77,17 @@ async def search_view(request: Any, datasette: Any) -> Response:
     except BadParameter as exc:
         raise BadRequest(str(exc)) from None
     results: list[dict[str, Any]] = []
+    options = None
     message = None
-    if query is not None:
-        try:
-            results = await web_search(datasette, query)
-        except SearchError as exc:
-            message = str(exc).replace("--mode keyword", "the keyword mode")
-            if as_json:
-                raise BadRequest(message) from None
+    try:
+        if as_json:
+            results = await web_search(datasette, query) if query is not None else []
+        else:
+            results, options = await web_search(datasette, query, fn=search_page_data)
+    except SearchError as exc:
+        message = str(exc).replace("--mode keyword", "the keyword mode")
+        if as_json:
+            raise BadRequest(message) from None
     if as_json:
         return Response.json({
             "ok": True, "query": query.text if query else None, "mode": query.mode if query else None,
@@ -92,7 +96,8 @@ async def search_view(request: Any, datasette: Any) -> Response:
         })
     for r in results:
         r["snippet_html"] = highlight(r["snippet"])
-    options = await read(datasette, filter_options)
+    if options is None:
+        options = await read(datasette, filter_options)
     html = await datasette.render_template("aiwatch_search.html", {
         "query": query, "q": request.args.get("q") or "", "mode": request.args.get("mode") or "hybrid",
         "modes": MODES, "selected": {k: request.args.get(k) or "" for k in FILTERS},
