@@ -151,12 +151,15 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def demo_db_copy(demo_db: Path, tmp_path: Path) -> Path:
     """A private copy of the enriched demo database that a test may change."""
+    return copy_database(demo_db, tmp_path / "demo.db")
+
+
+def copy_database(source: Path, target: Path) -> Path:
+    """A consistent copy of a SQLite file (the online backup API, safe beside open readers)."""
     import sqlite3
 
-    target = tmp_path / "demo.db"
-    source = sqlite3.connect(demo_db)
-    dest = sqlite3.connect(target)
-    source.backup(dest)
-    source.close()
+    src, dest = sqlite3.connect(source), sqlite3.connect(target)
+    src.backup(dest)
+    src.close()
     dest.close()
     return target

@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 import feedparser
 import httpx
 import pytest
+from conftest import copy_database
 from markupsafe import escape
 from sqlite_utils import Database
 from sqlite_utils.utils import sqlite3 as dbapi
@@ -44,11 +45,7 @@ def free_port() -> int:
 def prepared_copy(demo_db: Path, folder: Path) -> Path:
     """A copy of the demo corpus with a hostile article (markup in every crawled field) and, beside
     it, the private subscribers database the digest keeps (which Datasette must never serve)."""
-    target = folder / "kb.db"
-    source, dest = sqlite3.connect(demo_db), sqlite3.connect(target)
-    source.backup(dest)
-    source.close()
-    dest.close()
+    target = copy_database(demo_db, folder / "kb.db")
     db = Database(target)
     source_id = db.execute("select id from sources order by id limit 1").fetchone()[0]
     aid = db["articles"].insert({
@@ -382,12 +379,7 @@ def test_reader_enforces_the_time_limit_and_is_read_only(kb_copy):
 
 
 def test_ensure_views_is_idempotent_and_replaces_changed_views(demo_db, tmp_path):
-    target = tmp_path / "fresh.db"
-    source, dest = sqlite3.connect(demo_db), sqlite3.connect(target)
-    source.backup(dest)
-    source.close()
-    dest.close()
-    fresh = Database(target)
+    fresh = Database(copy_database(demo_db, tmp_path / "fresh.db"))
     for view in ("article_list", "funding_rounds", "topic_weeks"):
         fresh.execute(f"drop view if exists {view}")
     assert ensure_views(fresh) == 3
