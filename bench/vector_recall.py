@@ -56,7 +56,7 @@ def main() -> None:
     order = rng.permutation(len(texts))
     queries, base = vectors[order[:300]], vectors[order[300:]]
     ids = np.arange(1, len(base) + 1)
-    exact = VectorIndex("m", ids, np.zeros(len(base), dtype=np.int16), base, stamp=(0, 0))
+    exact = VectorIndex("m", ids, base, stamp=(0, 0))
     share = BINARY_SHORTLIST_SHARE
     centre = base.mean(axis=0)
     print(f"{len(base):,} sentence vectors, 300 queries; shortlist share {share:.2%} "

@@ -37,7 +37,6 @@ def sign_codes(matrix: np.ndarray, centre: np.ndarray | None = None) -> np.ndarr
 class VectorIndex:
     model: str
     article_ids: np.ndarray  # one entry per passage
-    passages: np.ndarray
     matrix: np.ndarray  # unit-length rows, float32
     stamp: tuple[int, int]
     codes: np.ndarray | None = None  # sign codes, one row per 64 dimensions (large indexes only)
@@ -109,26 +108,24 @@ def _read_index(db: Database, model: str, stamp: tuple[int, int], chunk: int = 2
     dim = db.execute("select length(vector) / 4 from embeddings where model = ? limit 1", [model]).fetchone()
     matrix = np.empty((count, int(dim[0]) if dim else 1), dtype=np.float32)
     article_ids = np.empty(count, dtype=np.int64)
-    passages = np.empty(count, dtype=np.int16)
-    cursor = db.execute("select article_id, passage, vector from embeddings where model = ? "
+    cursor = db.execute("select article_id, vector from embeddings where model = ? "
                         "order by article_id, passage", [model])
     filled = 0
     while rows := cursor.fetchmany(chunk):
         rows = rows[:count - filled]  # rows stored since the count are left for the next reload
         end = filled + len(rows)
-        matrix[filled:end] = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        matrix[filled:end] = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
         article_ids[filled:end] = [r[0] for r in rows]
-        passages[filled:end] = [r[1] for r in rows]
         filled = end
-    matrix, article_ids, passages = matrix[:filled], article_ids[:filled], passages[:filled]
+    matrix, article_ids = matrix[:filled], article_ids[:filled]
     codes = centre = None
     if filled >= BINARY_FROM:
         centre = matrix.mean(axis=0)
         codes = np.empty((matrix.shape[1] // 64 + bool(matrix.shape[1] % 64), filled), dtype=np.uint64)
         for start in range(0, filled, chunk):
             codes[:, start:start + chunk] = sign_codes(matrix[start:start + chunk], centre).T
-    return VectorIndex(model=model, article_ids=article_ids, passages=passages, matrix=matrix,
-                       stamp=stamp, codes=codes, centre=centre)
+    return VectorIndex(model=model, article_ids=article_ids, matrix=matrix, stamp=stamp, codes=codes,
+                       centre=centre)
 
 
 def _unchanged_since_last_look(db: Database, model: str) -> bool:

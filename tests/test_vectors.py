@@ -25,7 +25,7 @@ def clustered(n: int, dim: int = 384, seed: int = 4) -> np.ndarray:
 def index() -> VectorIndex:
     matrix = clustered(60_000)
     ids = np.arange(60_000, dtype=np.int64) // 2 + 1  # two passages an article
-    return VectorIndex("m", ids, (np.arange(60_000) % 2).astype(np.int16), matrix, stamp=(0, 0),
+    return VectorIndex("m", ids, matrix, stamp=(0, 0),
                        codes=np.ascontiguousarray(sign_codes(matrix).T))
 
 
