@@ -221,9 +221,39 @@ def rank(db: Database, query: Query, *,
     if query.mode == "hybrid":
         rankings.append(keyword_ranking(db, text, query.filters, CANDIDATES))
         weights.append(w_kw)
-    if len(rankings) == 1:
-        return rankings[0][:query.limit]
-    return fuse(rankings, weights=weights)[:query.limit]
+    ranked = rankings[0] if len(rankings) == 1 else fuse(rankings, weights=weights)
+    if query.mode == "hybrid":
+        ranked = spread_over_stories(db, ranked[:query.limit], query.filters)
+    return ranked[:query.limit]
+
+
+def spread_over_stories(db: Database, ranked: list[tuple[int, float]],
+                        filters: Filters) -> list[tuple[int, float]]:
+    """Give every article of a story the score of its best-ranked article.
+
+    Outlets covering one event often share few words (or no language) with the query, yet are
+    as relevant as the one that matched; they rank just after it. Filters still apply to them."""
+    if not ranked or not db["story_articles"].exists():
+        return ranked
+    marks = ",".join("?" * len(ranked))
+    sql = (f"select s.story_id, s.article_id from story_articles s where s.story_id in "
+           f"(select story_id from story_articles where article_id in ({marks}))")
+    params: list[Any] = [aid for aid, _ in ranked]
+    if filters.active():
+        where, extra = filters.sql()
+        sql += f" and s.article_id in (select a.id from articles a where {where})"
+        params += extra
+    stories: dict[str, list[int]] = {}
+    story_of: dict[int, str] = {}
+    for story_id, article_id in db.execute(sql, params):
+        stories.setdefault(story_id, []).append(article_id)
+        story_of[article_id] = story_id
+    scores = dict(ranked)
+    for aid, score in ranked:
+        for mate in stories.get(story_of.get(aid, ""), []):
+            if scores.get(mate, float("-inf")) < score:
+                scores[mate] = score
+    return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
 def search(db: Database, query: Query, *,

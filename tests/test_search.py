@@ -35,6 +35,21 @@ def test_hybrid_puts_the_seed_article_first(db):
         SEED_TITLE, "Europe's open-weight champion turns US curbs into a sales pitch")
 
 
+def test_hybrid_ranks_a_storys_other_outlets_with_its_best_match(db):
+    # The French outlet's report of the same event shares no word with the query.
+    keyword = search(db, Query("Mistral debt and equity", mode="keyword", limit=10))
+    assert not any("/b1-mistral-pitch-depeche" in r["url"] for r in keyword)
+    top = search(db, Query("Mistral debt and equity", limit=3))
+    assert {r["story_id"] for r in top} == {top[0]["story_id"]} and top[0]["outlets"] == 3
+    assert any("/b1-mistral-pitch-depeche" in r["url"] for r in top)
+
+
+def test_story_spreading_respects_filters(db):
+    source = search(db, Query("Mistral debt and equity", limit=1))[0]["url"].split("/")[3]
+    results = search(db, Query("Mistral debt and equity", limit=10, filters=Filters(source=source)))
+    assert results and all(f"/{source}/" in r["url"] for r in results)
+
+
 def test_semantic_finds_a_paraphrase_with_few_shared_words(db):
     results = search(db, Query("hospitals running chatbots on their own servers instead of US clouds",
                                mode="semantic", limit=5))
