@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from sqlite_utils.db import Database
+from sqlite_utils.utils import sqlite3
 from tqdm import tqdm
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -166,8 +167,12 @@ def _pending(db: Database, role: str, model: str) -> Iterator[dict]:
 
 
 def model_for(db: Database, role: str) -> str | None:
-    row = next(db["embedding_models"].rows_where("role = ?", [role]), None)
-    return row["name"] if row else None
+    """The model serving ``role`` in this database, if any (one plain query: search asks per request)."""
+    try:
+        row = db.execute("select name from embedding_models where role = ?", [role]).fetchone()
+    except sqlite3.OperationalError:  # a database from before embeddings
+        return None
+    return row[0] if row else None
 
 
 def embed_articles(db: Database, *, embedder: Embedder | None = None, role: str = "primary",

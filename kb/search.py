@@ -4,9 +4,12 @@ that `kb search`, the Datasette search page and the digest share."""
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlite_utils.db import Database
 
 from kb.embed import Embedder, get_embedder, model_for
@@ -139,9 +142,9 @@ def _capped_ranking(db: Database, expr: str, filters: Filters, limit: int) -> li
 def _selective_terms(db: Database, terms: list[str]) -> list[str]:
     """For the any-term pass: drop terms matching more than CANDIDATE_CAP articles when some term
     is rarer (such words add little to BM25 and would crowd the capped candidates)."""
-    rare = [t for t in terms if len(db.execute(
-        "select rowid from articles_fts where articles_fts match ? limit ?",
-        [t, CANDIDATE_CAP]).fetchall()) < CANDIDATE_CAP]
+    rare = [t for t in terms if db.execute(
+        "select count(*) from (select rowid from articles_fts where articles_fts match ? limit ?)",
+        [t, CANDIDATE_CAP]).fetchone()[0] < CANDIDATE_CAP]
     return rare or terms
 
 
@@ -168,18 +171,38 @@ def semantic_ranking(db: Database, text: str, filters: Filters, limit: int,
     if filters.active():
         where, params = filters.sql()
         allowed = {r[0] for r in db.execute(f"select a.id from articles a where {where}", params)}
-    vector = embedder.encode_query(text[:MAX_QUERY_CHARS])
-    return index.search(vector, limit=limit, allowed=allowed)
+    return index.search(query_vector(embedder, text[:MAX_QUERY_CHARS]), limit=limit, allowed=allowed)
+
+
+_VECTORS: OrderedDict[tuple[str, str, str, str], np.ndarray] = OrderedDict()
+_VECTORS_LOCK = threading.Lock()
+VECTOR_CACHE_SIZE = 512
+
+
+def query_vector(embedder: Embedder, text: str) -> np.ndarray:
+    """A query's vector, kept for its next asking (the least recently asked go first): a saved
+    search's feed is polled again and again, and changing a filter or the mode asks the same words."""
+    key = (type(embedder).__name__, embedder.name, str(getattr(embedder, "path", "")), text)
+    with _VECTORS_LOCK:
+        if key in _VECTORS:
+            _VECTORS.move_to_end(key)
+            return _VECTORS[key]
+    vector = np.asarray(embedder.encode_query(text), dtype=np.float32)
+    vector.flags.writeable = False
+    with _VECTORS_LOCK:
+        _VECTORS[key] = vector
+        while len(_VECTORS) > VECTOR_CACHE_SIZE:
+            _VECTORS.popitem(last=False)
+    return vector
 
 
 def _embedders(db: Database, given: dict[str, Embedder] | None) -> dict[str, Embedder]:
     """The embedder of each role that has vectors in this database (given ones take precedence)."""
     out = {}
     for role in ("primary", "multilingual"):
-        model = model_for(db, role)
         if given and role in given:
             out[role] = given[role]
-        elif model:
+        elif model := model_for(db, role):
             out[role] = get_embedder(model)
     return out
 
@@ -233,7 +256,7 @@ def spread_over_stories(db: Database, ranked: list[tuple[int, float]],
 
     Outlets covering one event often share few words (or no language) with the query, yet are
     as relevant as the one that matched; they rank just after it. Filters still apply to them."""
-    if not ranked or not db["story_articles"].exists():
+    if not ranked:
         return ranked
     marks = ",".join("?" * len(ranked))
     sql = (f"select s.story_id, s.article_id from story_articles s where s.story_id in "
@@ -292,6 +315,7 @@ def describe(db: Database, ranked: list[tuple[int, float]], text: str) -> list[d
         "select sa.story_id, count(distinct a.source_id) from story_articles sa join articles a "
         f"on a.id = sa.article_id where sa.story_id in ({','.join('?' * len(stories))}) "
         "group by sa.story_id", stories).fetchall()) if stories else {}
+    snippets = matching_snippets(db, ids, text)
     results = []
     for aid, score in ranked:
         result = rows.get(aid)
@@ -301,7 +325,7 @@ def describe(db: Database, ranked: list[tuple[int, float]], text: str) -> list[d
         result["score"] = round(score, 6)
         result["summary"] = result["summary"] or result.pop("feed_summary")
         result.pop("feed_summary", None)
-        result["snippet"] = snippet(db, aid, text) or ((lead or "") + "…")
+        result["snippet"] = snippets.get(aid) or ((lead or "") + "…")
         result["topics"], result["vendors"] = topics[aid], vendors[aid]
         if result["story_id"]:
             result["outlets"] = outlets.get(result["story_id"], 0)
@@ -309,15 +333,15 @@ def describe(db: Database, ranked: list[tuple[int, float]], text: str) -> list[d
     return results
 
 
-def snippet(db: Database, article_id: int, text: str) -> str:
-    """The best-matching stretch of text, matches wrapped in \\x02...\\x03 (escaped by renderers);
-    empty when no query word occurs in the text."""
+def matching_snippets(db: Database, article_ids: list[int], text: str) -> dict[int, str]:
+    """For each article where a query word occurs, the best-matching stretch of its text, matches
+    wrapped in \\x02...\\x03 (escaped by renderers); one query for all the articles."""
     expr = fts_expression(text, any_term=True)
-    if expr:
-        row = db.execute(
-            "select snippet(articles_fts, 2, ?, ?, '…', 28) from articles_fts "
-            "where articles_fts match ? and rowid = ?",
-            [MARK_START, MARK_END, expr, article_id]).fetchone()
-        if row and row[0]:
-            return row[0]
-    return ""
+    if not expr or not article_ids:
+        return {}
+    marks = ",".join("?" * len(article_ids))
+    return {aid: s for aid, s in db.execute(
+        "select rowid, snippet(articles_fts, 2, ?, ?, '…', 28) from articles_fts "
+        f"where articles_fts match ? and rowid in ({marks})",
+        [MARK_START, MARK_END, expr, *article_ids]) if s}
+

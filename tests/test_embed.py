@@ -8,7 +8,7 @@ import numpy as np
 
 from kb.db import open_db, save_article
 from kb.embed import embed_articles, passages
-from kb.search import Query, rank
+from kb.search import Filters, Query, rank
 from kb.vectors import load_index
 
 
@@ -81,3 +81,17 @@ def test_index_follows_new_embeddings_and_semantic_search_uses_it(tmp_path):
     results = rank(db, Query("T4. " + " ".join(f"word4x{j}" for j in range(50)), mode="semantic",
                              limit=3), embedders={"primary": fake})
     assert results[0][0] == 5 and results[0][1] > 0.99
+
+
+def test_a_repeated_query_is_encoded_once(tmp_path):
+    db = open_db(tmp_path / "kb.db")
+    add(db, 4)
+    fake = FakeEmbedder(name="fake-cache")
+    embed_articles(db, embedder=fake, quiet=True)
+    before = fake.calls
+    first = rank(db, Query("word2x3 word2x4", mode="semantic", limit=3), embedders={"primary": fake})
+    again = rank(db, Query("word2x3 word2x4", mode="semantic", limit=3,
+                           filters=Filters(since="2026-01-01")), embedders={"primary": fake})
+    assert fake.calls == before + 1 and first == again
+    rank(db, Query("word1x1", mode="semantic", limit=3), embedders={"primary": fake})
+    assert fake.calls == before + 2

@@ -3,17 +3,21 @@ views at startup, links in table cells. The work happens in kb.web; this module 
 
 from __future__ import annotations
 
+import functools
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from datasette.utils import sqlite3
 from datasette.utils.asgi import BadRequest, NotFound
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 from sqlite_utils.db import Database
 
 from datasette import Response, hookimpl
-from kb.search import MODES, SearchError
+from kb.embed import Embedder
+from kb.search import MODES, Query, SearchError
 from kb.web import (
     FILTERS,
     VIEWS,
@@ -32,6 +36,11 @@ from kb.web import (
 )
 
 log = logging.getLogger("aiwatch")
+# A plain Jinja environment for the results list: rendered in the reader's thread, beside the search
+# itself, instead of by Datasette's async environment on the event loop (measured: several ms a page
+# there, during which no other request is served).
+RESULTS = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
+                      autoescape=True).get_template("_aiwatch_results.html")
 
 
 @hookimpl
@@ -70,6 +79,15 @@ def option_tags(options: dict[str, list[tuple[str, str]]], args: Any) -> dict[st
     return out
 
 
+def search_page_html(db: Database, query: Query | None, prepared: dict[str, Embedder] | None = None,
+                     *, q: str, mode: str) -> tuple[list[dict[str, Any]], Any, Markup]:
+    """The search page's results, filter options and results list as HTML, in one call."""
+    results, options = search_page_data(db, query, prepared)
+    for r in results:
+        r["snippet_html"] = highlight(r["snippet"])
+    return results, options, Markup(RESULTS.render(results=results, q=q, mode=mode))
+
+
 async def search_view(request: Any, datasette: Any) -> Response:
     as_json = request.url_vars.get("format") == "json"
     try:
@@ -79,11 +97,14 @@ async def search_view(request: Any, datasette: Any) -> Response:
     results: list[dict[str, Any]] = []
     options = None
     message = None
+    results_html = Markup("")
+    q, mode = request.args.get("q") or "", request.args.get("mode") or "hybrid"
     try:
         if as_json:
             results = await web_search(datasette, query) if query is not None else []
         else:
-            results, options = await web_search(datasette, query, fn=search_page_data)
+            results, options, results_html = await web_search(
+                datasette, query, fn=functools.partial(search_page_html, q=q, mode=mode))
     except SearchError as exc:
         message = str(exc).replace("--mode keyword", "the keyword mode")
         if as_json:
@@ -94,12 +115,10 @@ async def search_view(request: Any, datasette: Any) -> Response:
             "results": [{**r, "snippet": plain(r["snippet"]), "snippet_html": str(highlight(r["snippet"])),
                          "page": f"/-/article/{r['id']}"} for r in results],
         })
-    for r in results:
-        r["snippet_html"] = highlight(r["snippet"])
     if options is None:
         options = await read(datasette, filter_options)
     html = await datasette.render_template("aiwatch_search.html", {
-        "query": query, "q": request.args.get("q") or "", "mode": request.args.get("mode") or "hybrid",
+        "query": query, "q": q, "mode": mode, "results_html": results_html,
         "modes": MODES, "selected": {k: request.args.get(k) or "" for k in FILTERS},
         "options": options, "option_tags": option_tags(options, request.args),
         "results": results, "message": message,
