@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,17 +168,33 @@ def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> li
 def semantic_ranking(db: Database, text: str, filters: Filters, limit: int,
                      embedder: Embedder) -> list[tuple[int, float]]:
     """Articles by their best passage's cosine similarity under one model."""
+    return semantic_job(db, text, filters, limit, embedder)()
+
+
+def semantic_job(db: Database, text: str, filters: Filters, limit: int,
+                 embedder: Embedder) -> Callable[[], list[tuple[int, float]]]:
+    """semantic_ranking in two parts: the database reads now, and the rest (encoding the query,
+    scanning the vectors: no database, and numpy and onnxruntime release the GIL) as a function
+    that another thread may run while this one ranks by keywords."""
     index = load_index(db, embedder.name)
     allowed = None
     if filters.active():
         where, params = filters.sql()
         allowed = {r[0] for r in db.execute(f"select a.id from articles a where {where}", params)}
-    return index.search(query_vector(embedder, text[:MAX_QUERY_CHARS]), limit=limit, allowed=allowed)
+    return lambda: index.search(query_vector(embedder, text[:MAX_QUERY_CHARS]), limit=limit,
+                                allowed=allowed)
 
 
+_SEMANTIC_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-semantic")
 _VECTORS: OrderedDict[tuple[str, str, str, str], np.ndarray] = OrderedDict()
 _VECTORS_LOCK = threading.Lock()
 VECTOR_CACHE_SIZE = 512
+
+
+def forget_query_vectors() -> None:
+    """Drop the kept query vectors (benchmarks time each query's encoding)."""
+    with _VECTORS_LOCK:
+        _VECTORS.clear()
 
 
 def query_vector(embedder: Embedder, text: str) -> np.ndarray:
@@ -236,14 +254,18 @@ def rank(db: Database, query: Query, *,
     w_kw, w_primary, w_multi = ENGLISH_WEIGHTS if english else OTHER_LANGUAGE_WEIGHTS
     if "multilingual" not in models:
         w_primary = w_primary or 1.0
-    rankings, weights = [], []
+    jobs, weights = [], []
     for role, weight in (("primary", w_primary), ("multilingual", w_multi)):
         if role in models and weight:
-            rankings.append(semantic_ranking(db, text, query.filters, depth, models[role]))
+            jobs.append(semantic_job(db, text, query.filters, depth, models[role]))
             weights.append(weight)
-    if query.mode == "hybrid":
-        rankings.append(keyword_ranking(db, text, query.filters, CANDIDATES))
+    if query.mode == "hybrid":  # the semantic part on the pool while this thread ranks by keywords
+        pending = [_SEMANTIC_POOL.submit(job) for job in jobs]
+        keyword = keyword_ranking(db, text, query.filters, CANDIDATES)
+        rankings = [f.result() for f in pending] + [keyword]
         weights.append(w_kw)
+    else:
+        rankings = [job() for job in jobs]
     ranked = rankings[0] if len(rankings) == 1 else fuse(rankings, weights=weights)
     if query.mode == "hybrid":
         ranked = spread_over_stories(db, ranked[:query.limit], query.filters)
