@@ -165,17 +165,11 @@ def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> li
     return ranked[:limit]
 
 
-def semantic_ranking(db: Database, text: str, filters: Filters, limit: int,
-                     embedder: Embedder) -> list[tuple[int, float]]:
-    """Articles by their best passage's cosine similarity under one model."""
-    return semantic_job(db, text, filters, limit, embedder)()
-
-
 def semantic_job(db: Database, text: str, filters: Filters, limit: int,
                  embedder: Embedder) -> Callable[[], list[tuple[int, float]]]:
-    """semantic_ranking in two parts: the database reads now, and the rest (encoding the query,
-    scanning the vectors: no database, and numpy and onnxruntime release the GIL) as a function
-    that another thread may run while this one ranks by keywords."""
+    """Articles by their best passage's cosine similarity under one model, in two parts: the
+    database reads now, and the rest (encoding the query, scanning the vectors: no database, and
+    numpy and onnxruntime release the GIL) as a function another thread may run meanwhile."""
     index = load_index(db, embedder.name)
     allowed = None
     if filters.active():
