@@ -15,14 +15,19 @@ logger = logging.getLogger("aiwatch.enrich")
 
 
 def _embed(db: Database, **options: Any) -> int:
-    """Both models: MiniLM (English, the primary) and the multilingual encoder."""
+    """Both models: MiniLM (English, the primary) and the multilingual encoder, which also embeds
+    the English articles' words for translating French and German queries (kb.translate)."""
     from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, embed_articles
+    from kb.translate import count_words, embed_words
 
     quiet = options.get("quiet", False)
     done = embed_articles(db, embedder=options.get("embedder"), role="primary",
                           model=DEFAULT_MODEL, quiet=quiet)
     embed_articles(db, embedder=options.get("multilingual_embedder"), role="multilingual",
                    model=MULTILINGUAL_MODEL, quiet=quiet)
+    count_words(db)
+    multilingual = options.get("multilingual_embedder")
+    embed_words(db, multilingual.name if multilingual else MULTILINGUAL_MODEL, multilingual, quiet=quiet)
     return done
 
 

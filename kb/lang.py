@@ -17,7 +17,9 @@ ACCENTED = {"fr": set("éèêàçùâîôœ"), "de": set("äöüß")}
 
 def guess_language(text: str) -> str | None:
     """'en', 'fr' or 'de' when the words say so, else None."""
-    words = [w.lower() for w in WORD.findall(text)]
+    # function words are written in lower case (but may open the text): "MIT" is no German "mit"
+    found = WORD.findall(text)
+    words = [w.lower() for i, w in enumerate(found) if w.islower() or (i == 0 and w.istitle())]
     scores = {lang: sum(w in vocab for w in words) for lang, vocab in FUNCTION_WORDS.items()}
     for lang, chars in ACCENTED.items():
         scores[lang] += sum(1 for c in text.lower() if c in chars)

@@ -192,3 +192,11 @@ def m003_crawl_guid_backoff(db: Database) -> None:
     db["articles"].create_index(["source_id", "guid"])
     db["crawl_runs"].add_column("pages_refused", int, not_null_default=0)
     db["crawl_runs"].add_column("sources_skipped", int, not_null_default=0)
+
+
+@migration
+def m004_vocabulary(db: Database) -> None:
+    """English words with the number of articles they occur in, and the multilingual model's
+    vectors of the most widespread ones: French and German queries are put into English words."""
+    db["vocabulary"].create({"word": str, "articles": int}, pk="word")
+    db["vocabulary_vectors"].create({"word": str, "model": str, "vector": bytes}, pk="word")

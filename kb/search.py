@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 from sqlite_utils.db import Database
+from sqlite_utils.utils import sqlite3
 
 from kb.embed import Embedder, get_embedder, model_for
 from kb.errors import KbError
 from kb.lang import guess_language
+from kb.translate import load_vocabulary
 from kb.vectors import load_index
 
 MODES = ("keyword", "semantic", "hybrid")
@@ -33,6 +35,9 @@ CANDIDATE_CAP = 2000
 # answer it. Measured in docs/search.md.
 ENGLISH_WEIGHTS = (1.0, 1.0, 0.0)
 OTHER_LANGUAGE_WEIGHTS = (0.3, 0.0, 1.0)
+# A French or German query's words put into English (kb.translate) rank by BM25 at the weight of
+# its own words (measured in docs/search.md).
+TRANSLATED_WEIGHT = 0.3
 MARK_START, MARK_END = "\x02", "\x03"
 STOPWORDS = frozenset("""a an and are as at be by for from has have how in is it its of on or that the
 their this to was were what which who why will with le la les de des du et en un une der die das und
@@ -244,7 +249,8 @@ def rank(db: Database, query: Query, *,
     if not models:
         raise SearchError("no embeddings yet: run 'kb enrich' first, or use --mode keyword")
     depth = max(query.limit, CANDIDATES)
-    english = guess_language(text) in (None, "en")
+    lang = guess_language(text)
+    english = lang in (None, "en")
     w_kw, w_primary, w_multi = ENGLISH_WEIGHTS if english else OTHER_LANGUAGE_WEIGHTS
     if "multilingual" not in models:
         w_primary = w_primary or 1.0
@@ -258,12 +264,26 @@ def rank(db: Database, query: Query, *,
         keyword = keyword_ranking(db, text, query.filters, CANDIDATES)
         rankings = [f.result() for f in pending] + [keyword]
         weights.append(w_kw)
+        if not english and "multilingual" in models and (words := in_english(db, text, lang,
+                                                                                models["multilingual"])):
+            rankings.append(keyword_ranking(db, words, query.filters, CANDIDATES))
+            weights.append(TRANSLATED_WEIGHT)
     else:
         rankings = [job() for job in jobs]
     ranked = rankings[0] if len(rankings) == 1 else fuse(rankings, weights=weights)
     if query.mode == "hybrid":
         ranked = spread_over_stories(db, ranked[:query.limit], query.filters)
     return ranked[:query.limit]
+
+
+def in_english(db: Database, text: str, lang: str | None, embedder: Embedder) -> str:
+    """The query's words put into English by the nearest-word vectors `kb enrich` stored ("" when
+    there are none, as in a database from before them)."""
+    try:
+        vocabulary = load_vocabulary(db, embedder.name)
+    except sqlite3.OperationalError:
+        return ""
+    return vocabulary.translate(text[:MAX_QUERY_CHARS], lang or "", embedder)
 
 
 def spread_over_stories(db: Database, ranked: list[tuple[int, float]],

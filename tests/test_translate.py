@@ -1,0 +1,64 @@
+"""French and German queries put into English words by the multilingual model (kb.translate)."""
+
+from __future__ import annotations
+
+import pytest
+
+import kb.search as search_module
+from kb.db import open_db
+from kb.embed import MULTILINGUAL_MODEL, get_embedder
+from kb.lang import guess_language
+from kb.search import Query, in_english, rank
+from kb.translate import embed_words, load_vocabulary
+
+
+@pytest.fixture(scope="module")
+def db(demo_db):
+    return open_db(demo_db, create=False)
+
+
+@pytest.fixture(scope="module")
+def multilingual():
+    return get_embedder(MULTILINGUAL_MODEL)
+
+
+def test_enrich_embeds_the_english_articles_words_once(db, multilingual):
+    vocabulary = load_vocabulary(db, MULTILINGUAL_MODEL)
+    assert len(vocabulary.words) > 1000
+    assert vocabulary.matrix.shape == (len(vocabulary.words), 512)
+    assert "sovereign" in vocabulary.index and "souverain" not in vocabulary.index  # English only
+    assert embed_words(db, MULTILINGUAL_MODEL, multilingual, quiet=True) == 0
+
+
+def test_german_words_become_their_english_counterparts(db, multilingual):
+    words = in_english(db, "Exportkontrollen für die Gewichte von KI-Modellen", "de", multilingual).split()
+    assert "export" in words and "models" in words
+    assert not {"für", "die", "von"} & set(words)
+
+
+def test_words_the_english_articles_use_stay_as_written(db, multilingual):
+    assert in_english(db, "cloud souverain pour Microsoft", "fr", multilingual).split()[:2] == [
+        "cloud", "microsoft"]
+
+
+def test_an_acronym_is_no_function_word():
+    assert guess_language("DeepSeek V4 MIT licence") is None
+    assert guess_language("Modelle mit frei herunterladbaren Gewichten") == "de"
+    assert guess_language("Die Kennzeichnungspflicht") == "de"
+
+
+def test_translated_words_lift_the_english_article_a_german_query_is_about(db, monkeypatch):
+    def position(weight: float) -> int:
+        monkeypatch.setattr(search_module, "TRANSLATED_WEIGHT", weight)
+        ranked = rank(db, Query("Kennzeichnungspflicht für KI-generierte Inhalte", limit=20))
+        urls = dict(db.execute("select id, url from articles").fetchall())
+        return next(i for i, (aid, _) in enumerate(ranked) if "/b3-china-ai-labels" in urls[aid])
+
+    assert position(search_module.TRANSLATED_WEIGHT) < position(0.0)
+
+
+def test_a_database_without_word_vectors_still_answers(demo_db_copy, multilingual):
+    db = open_db(demo_db_copy)
+    db.execute("drop table vocabulary_vectors")
+    assert in_english(db, "cloud souverain", "fr", multilingual) == ""
+    assert rank(db, Query("cloud souverain pour les administrations", limit=5))
