@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,13 @@ RRF_K = 60
 CANDIDATES = 100
 # BM25 is computed for every match; past this many, only the most recent matches are ranked.
 CANDIDATE_CAP = 2000
+# How common a term is, is estimated over this many of the latest articles.
+SHARE_WINDOW = 1000
+# FTS5's bm25 floors the IDF of a term in more than this share of the articles at 1e-6.
+COMMON_SHARE = 0.5
+# bm25 reads a term's posting list for its IDF at about 56 ns an article, and FTS5 steps through a
+# match in about 700 ns (measured at 100k articles, docs/search.md): what `scoring_terms` weighs.
+IDF_NS, ROW_NS = 56, 700
 # Fusion weights (keyword, English model, multilingual model). An English query fuses BM25 and
 # MiniLM (a multilingual pass at 0.5 added 0.002 nDCG@10 for about 15 ms a query); a French or German
 # one leans on the multilingual model, since its words rarely occur in the English articles that
@@ -133,25 +141,64 @@ def _matches(db: Database, expr: str, filters: Filters, select: str, tail: str,
                       [expr, *params]).fetchall()
 
 
-def _capped_ranking(db: Database, expr: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+def _capped_ranking(db: Database, expr: str, filters: Filters, limit: int,
+                    rank_expr: str | None = None) -> list[tuple[int, float]]:
     """BM25 over at most CANDIDATE_CAP matches, the most recent ones (highest rowids) when there
-    are more: a query of common words then costs what a rare one does."""
+    are more: a query of common words then costs what a rare one does. ``rank_expr``, when given,
+    scores the matches of ``expr`` by fewer of its terms (see ``scoring_terms``)."""
     floor = _matches(db, expr, filters, "articles_fts.rowid", "order by articles_fts.rowid desc "
                      "limit 1 offset ?", [CANDIDATE_CAP - 1])
-    bound = "and articles_fts.rowid >= ? " if floor else ""
-    rows = _matches(db, expr, filters,
-                    f"articles_fts.rowid, bm25(articles_fts, {TITLE_WEIGHT}, {SUMMARY_WEIGHT}, "
-                    f"{TEXT_WEIGHT}) as r", f"{bound}order by r limit ?",
-                    [*(floor[0] if floor else ()), limit])
+    bound, low = ("and articles_fts.rowid >= ? ", [floor[0][0]]) if floor else ("", [])
+    bm25 = f"bm25(articles_fts, {TITLE_WEIGHT}, {SUMMARY_WEIGHT}, {TEXT_WEIGHT})"
+    if not rank_expr or rank_expr == expr:
+        rows = _matches(db, expr, filters, f"articles_fts.rowid, {bm25} as r",
+                        f"{bound}order by r limit ?", [*low, limit])
+    else:  # the unary + keeps SQLite from handing the IN list to FTS5 one rowid at a time
+        where, params = filters.sql()
+        matching = (f"select articles_fts.rowid from articles_fts "
+                    f"{'join articles a on a.id = articles_fts.rowid ' if where else ''}"
+                    f"where articles_fts match ? {'and ' + where if where else ''} {bound}")
+        rows = db.execute(f"select articles_fts.rowid, {bm25} as r from articles_fts where articles_fts "
+                          f"match ? {bound}and +articles_fts.rowid in ({matching}) order by r limit ?",
+                          [rank_expr, *low, expr, *params, *low, limit]).fetchall()
     return [(int(aid), -score) for aid, score in rows]
 
 
-def _selective_terms(db: Database, terms: list[str]) -> list[str]:
+def term_shares(db: Database, terms: list[str]) -> dict[str, float]:
+    """The share of articles each term occurs in, estimated over the latest SHARE_WINDOW articles
+    (a count over a rowid range reads a sliver of each posting list)."""
+    top = db.execute("select max(rowid) from articles").fetchone()[0] or 0
+    low = max(0, top - SHARE_WINDOW)
+    span = max(1, top - low)
+    return {t: db.execute("select count(*) from articles_fts where articles_fts match ? and rowid > ?",
+                          [t, low]).fetchone()[0] / span for t in dict.fromkeys(terms)}
+
+
+def scoring_terms(words: list[str], shares: dict[str, float], articles: int) -> list[str]:
+    """The terms to score matches by. FTS5's bm25 gives a term in over half the articles an IDF of
+    1e-6, so it adds nothing to the ranking, yet bm25 reads the term's whole posting list to learn
+    that. Such a term is left out of the scoring (it still filters) when reading its list would
+    cost more than scoring the extra rows its absence lets in; the rarest term always scores."""
+    candidates = min(CANDIDATE_CAP, articles * prod(shares[t] for t in words))
+    kept, dropped_share = list(words), 1.0
+    for term in sorted((t for t in words if shares[t] > COMMON_SHARE), key=lambda t: -shares[t]):
+        if len(kept) == 1:
+            break
+        saved = IDF_NS * articles * shares[term]
+        added = ROW_NS * candidates * (1 / (dropped_share * shares[term]) - 1 / dropped_share)
+        if dropped_share == 1:  # the matches are then read twice: once to filter, once to score
+            added += ROW_NS * candidates
+        if saved <= added:
+            break
+        kept.remove(term)
+        dropped_share *= shares[term]
+    return kept
+
+
+def _selective_terms(terms: list[str], shares: dict[str, float], articles: int) -> list[str]:
     """For the any-term pass: drop terms matching more than CANDIDATE_CAP articles when some term
     is rarer (such words add little to BM25 and would crowd the capped candidates)."""
-    rare = [t for t in terms if db.execute(
-        "select count(*) from (select rowid from articles_fts where articles_fts match ? limit ?)",
-        [t, CANDIDATE_CAP]).fetchone()[0] < CANDIDATE_CAP]
+    rare = [t for t in terms if shares[t] * articles < CANDIDATE_CAP]
     return rare or terms
 
 
@@ -160,11 +207,14 @@ def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> li
     terms = query_terms(text)
     if not terms:
         return []
-    ranked = _capped_ranking(db, " ".join(terms), filters, limit)
     words = [t for t in terms if t != "OR"]
+    shares = term_shares(db, words)
+    articles = db.execute("select max(rowid) from articles").fetchone()[0] or 0
+    rank_expr = None if "OR" in terms else " ".join(scoring_terms(words, shares, articles))
+    ranked = _capped_ranking(db, " ".join(terms), filters, limit, rank_expr)
     if len(ranked) < limit and (len(words) > 1 or "OR" in terms):
         seen = {aid for aid, _ in ranked}
-        expr = " OR ".join(_selective_terms(db, words))
+        expr = " OR ".join(_selective_terms(words, shares, articles))
         ranked += [(aid, score) for aid, score in _capped_ranking(db, expr, filters, limit)
                    if aid not in seen]
     return ranked[:limit]
