@@ -17,9 +17,9 @@ ACCENTED = {"fr": set("éèêàçùâîôœ"), "de": set("äöüß")}
 
 def guess_language(text: str) -> str | None:
     """'en', 'fr' or 'de' when the words say so, else None."""
-    # function words are written in lower case (but may open the text): "MIT" is no German "mit"
-    found = WORD.findall(text)
-    words = [w.lower() for i, w in enumerate(found) if w.islower() or (i == 0 and w.istitle())]
+    # a word in capitals is an acronym ("MIT" is no German "mit"), unless the whole text is
+    shouting = not any(c.islower() for c in text)
+    words = [w.lower() for w in WORD.findall(text) if shouting or len(w) == 1 or not w.isupper()]
     scores = {lang: sum(w in vocab for w in words) for lang, vocab in FUNCTION_WORDS.items()}
     for lang, chars in ACCENTED.items():
         scores[lang] += sum(1 for c in text.lower() if c in chars)

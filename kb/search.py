@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 from sqlite_utils.db import Database
-from sqlite_utils.utils import sqlite3
 
 from kb.embed import Embedder, get_embedder, model_for
 from kb.errors import KbError
 from kb.lang import guess_language
-from kb.translate import load_vocabulary
+from kb.translate import vocabulary_for
 from kb.vectors import load_index
 
 MODES = ("keyword", "semantic", "hybrid")
@@ -32,8 +31,9 @@ CANDIDATES = 100
 CANDIDATE_CAP = 2000
 # How common a term is, is estimated over this many of the latest articles.
 SHARE_WINDOW = 1000
-# FTS5's bm25 floors the IDF of a term in more than this share of the articles at 1e-6.
-COMMON_SHARE = 0.5
+# FTS5's bm25 floors the IDF of a term in more than half the articles at 1e-6; shares are estimated
+# over the latest 1,000 articles (standard error under 0.016), so a term counts as floored above this.
+COMMON_SHARE = 0.55
 # bm25 reads a term's posting list for its IDF at about 56 ns an article, and FTS5 steps through a
 # match in about 700 ns (measured at 100k articles, docs/search.md): what `scoring_terms` weighs.
 IDF_NS, ROW_NS = 56, 700
@@ -176,9 +176,11 @@ def term_shares(db: Database, terms: list[str]) -> dict[str, float]:
 
 def scoring_terms(words: list[str], shares: dict[str, float], articles: int) -> list[str]:
     """The terms to score matches by. FTS5's bm25 gives a term in over half the articles an IDF of
-    1e-6, so it adds nothing to the ranking, yet bm25 reads the term's whole posting list to learn
-    that. Such a term is left out of the scoring (it still filters) when reading its list would
-    cost more than scoring the extra rows its absence lets in; the rarest term always scores."""
+    1e-6, next to which a rarer term's (0.4 and up) is all that counts, yet bm25 reads the common
+    term's whole posting list to learn that. Such a term is left out of the scoring (it still
+    filters) when reading its list would cost more than stepping through the extra matches its
+    absence lets in. When every term is that common, FTS5 would weigh them all alike at 1e-6; the
+    rarest one then scores alone, ordering the candidates by its frequency instead of their sum."""
     candidates = min(CANDIDATE_CAP, articles * prod(shares[t] for t in words))
     kept, dropped_share = list(words), 1.0
     for term in sorted((t for t in words if shares[t] > COMMON_SHARE), key=lambda t: -shares[t]):
@@ -329,11 +331,8 @@ def rank(db: Database, query: Query, *,
 def in_english(db: Database, text: str, lang: str | None, embedder: Embedder) -> str:
     """The query's words put into English by the nearest-word vectors `kb enrich` stored ("" when
     there are none, as in a database from before them)."""
-    try:
-        vocabulary = load_vocabulary(db, embedder.name)
-    except sqlite3.OperationalError:
-        return ""
-    return vocabulary.translate(text[:MAX_QUERY_CHARS], lang or "", embedder)
+    vocabulary = vocabulary_for(db, embedder.name)
+    return vocabulary.translate(text[:MAX_QUERY_CHARS], lang or "", embedder) if vocabulary else ""
 
 
 def spread_over_stories(db: Database, ranked: list[tuple[int, float]],

@@ -15,6 +15,7 @@ from functools import cache
 
 import numpy as np
 from sqlite_utils.db import Database
+from sqlite_utils.utils import sqlite3
 from tqdm import tqdm
 
 from kb.embed import Embedder, get_embedder
@@ -40,36 +41,43 @@ def stopwords(lang: str) -> frozenset[str]:
     return frozenset(justext.get_stoplist(name)) if name else frozenset()
 
 
-def count_words(db: Database) -> int:
+def count_words(db: Database, batch: int = 1000) -> int:
     """Count, per word, the English articles it occurs in, over articles new or changed since the
-    last run (a changed article counts again: the counts only order words for embedding)."""
-    todo = pending(db, STAGE, VERSION, columns="a.id, a.title, a.text, a.lang, a.content_hash")
-    if not todo:
-        return 0
+    last run, a batch at a time. Counts are only added to: a changed article counts again and a
+    deleted one is not taken off, which shifts the order of words to embed, little else."""
+    todo = pending(db, STAGE, VERSION, columns="a.id, a.lang, a.content_hash")
     english = stopwords("en")
-    counts: Counter[str] = Counter()
-    for article in todo:
-        if (article["lang"] or "en") == "en":
-            counts.update({w for w in ARTICLE_WORD.findall(f"{article['title']} {article['text']}".lower())
-                           if w not in english})
-    with db.conn:
-        db.conn.executemany("insert into vocabulary (word, articles) values (?, ?) on conflict(word) "
-                            "do update set articles = articles + excluded.articles", counts.items())
-        mark_done(db, STAGE, VERSION, todo)
+    for start in range(0, len(todo), batch):
+        chunk = todo[start:start + batch]
+        ids = [a["id"] for a in chunk if (a["lang"] or "en") == "en"]
+        counts: Counter[str] = Counter()
+        for title, text in db.execute(f"select title, text from articles where id in "
+                                      f"({','.join('?' * len(ids))})", ids) if ids else ():
+            counts.update({w for w in ARTICLE_WORD.findall(f"{title} {text}".lower()) if w not in english})
+        with db.conn:
+            db.conn.executemany("insert into vocabulary (word, articles) values (?, ?) on conflict(word) "
+                                "do update set articles = articles + excluded.articles", counts.items())
+            mark_done(db, STAGE, VERSION, chunk)
     return len(todo)
 
 
 def embed_words(db: Database, model: str, embedder: Embedder | None = None, *,
                 quiet: bool = False) -> int:
-    """Embed the most widespread English words not embedded yet, up to MAX_WORDS in all (vectors
-    of another model are dropped first; the model loads only when there is work)."""
+    """Keep vectors for the MAX_WORDS most widespread English words: embed those missing, drop
+    those that fell out of the top and any of another model (the model loads only when there is
+    work). Returns how many were embedded."""
+    top = [r[0] for r in db.execute(
+        "select word from vocabulary where articles >= ? order by articles desc, word limit ?",
+        [MIN_ARTICLES, MAX_WORDS])]
+    have = {r[0] for r in db.execute("select word from vocabulary_vectors where model = ?", [model])}
+    wanted = set(top)
+    # rowids only grow (none is reused after a delete), so (count, max rowid) tells readers of change
+    next_rowid = db.execute("select coalesce(max(rowid), 0) + 1 from vocabulary_vectors").fetchone()[0]
     with db.conn:
         db.execute("delete from vocabulary_vectors where model != ?", [model])
-    have = db.execute("select count(*) from vocabulary_vectors").fetchone()[0]
-    words = [r[0] for r in db.execute(
-        "select word from vocabulary where articles >= ? and word not in "
-        "(select word from vocabulary_vectors) order by articles desc, word limit ?",
-        [MIN_ARTICLES, max(0, MAX_WORDS - have)])]
+        db.conn.executemany("delete from vocabulary_vectors where word = ?",
+                            [(w,) for w in have - wanted])
+    words = [w for w in top if w not in have]
     if not words:
         return 0
     embedder = embedder or get_embedder(model)
@@ -81,8 +89,9 @@ def embed_words(db: Database, model: str, embedder: Embedder | None = None, *,
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         with db.conn:
             db.conn.executemany(
-                "insert into vocabulary_vectors (word, model, vector) values (?, ?, ?)",
-                [(w, model, v.astype("<f2").tobytes()) for w, v in zip(chunk, vectors, strict=True)])
+                "insert into vocabulary_vectors (rowid, word, model, vector) values (?, ?, ?, ?)",
+                [(next_rowid + start + i, w, model, v.astype("<f2").tobytes())
+                 for i, (w, v) in enumerate(zip(chunk, vectors, strict=True))])
     return len(words)
 
 
@@ -118,11 +127,18 @@ _CACHE: dict[tuple[str, str], Vocabulary] = {}
 _LOCK = threading.Lock()
 
 
-def load_vocabulary(db: Database, model: str) -> Vocabulary:
-    """The embedded words of ``model``, reread when the table has changed."""
-    stamp = tuple(db.execute("select count(*), coalesce(max(rowid), 0) from vocabulary_vectors "
-                             "where model = ?", [model]).fetchone())
-    key = (str(db.conn.execute("pragma database_list").fetchone()[2]), model)
+def vocabulary_for(db: Database, model: str) -> Vocabulary | None:
+    """The embedded words of ``model``, reread when the table has changed; None for a database
+    from before them."""
+    try:
+        stamp = tuple(db.execute("select count(*), coalesce(max(rowid), 0) from vocabulary_vectors")
+                      .fetchone())  # no WHERE: the count reads the small index on word
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise  # an interrupted query (the web's time limit) is not a missing table
+    path = str(db.conn.execute("pragma database_list").fetchone()[2])
+    key = (path or f"memory:{id(db.conn)}", model)
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None and cached.stamp == stamp:

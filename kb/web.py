@@ -27,6 +27,7 @@ from sqlite_utils.utils import sqlite3
 from kb.embed import Embedder, from_blob, get_embedder, model_for
 from kb.errors import KbError
 from kb.search import MARK_END, MARK_START, MODES, Filters, Query, fuse, rank, search
+from kb.translate import vocabulary_for
 from kb.vectors import load_index
 
 T = TypeVar("T")
@@ -278,6 +279,8 @@ def prepare_indexes(db: Database) -> int:
     models = [m for m in (model_for(db, role) for role in ("primary", "multilingual")) if m]
     for model in models:
         load_index(db, model)
+    if multilingual := model_for(db, "multilingual"):
+        vocabulary_for(db, multilingual)  # French and German queries' words in English
     _SEEN_VERSION.value = version
     return len(models)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 import kb.search as search_module
+import kb.translate as translate_module
 from kb.db import open_db
 from kb.embed import MULTILINGUAL_MODEL, get_embedder
 from kb.lang import guess_language
 from kb.search import Query, in_english, rank
-from kb.translate import embed_words, load_vocabulary
+from kb.translate import count_words, embed_words, vocabulary_for
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +24,27 @@ def multilingual():
 
 
 def test_enrich_embeds_the_english_articles_words_once(db, multilingual):
-    vocabulary = load_vocabulary(db, MULTILINGUAL_MODEL)
+    vocabulary = vocabulary_for(db, MULTILINGUAL_MODEL)
     assert len(vocabulary.words) > 1000
     assert vocabulary.matrix.shape == (len(vocabulary.words), 512)
     assert "sovereign" in vocabulary.index and "souverain" not in vocabulary.index  # English only
     assert embed_words(db, MULTILINGUAL_MODEL, multilingual, quiet=True) == 0
+    assert count_words(db) == 0
+
+
+def test_the_embedded_words_follow_the_most_widespread(demo_db_copy, multilingual, monkeypatch):
+    db = open_db(demo_db_copy)
+    monkeypatch.setattr(translate_module, "MAX_WORDS", 40)
+    embed_words(db, MULTILINGUAL_MODEL, multilingual, quiet=True)
+    before = vocabulary_for(db, MULTILINGUAL_MODEL)
+    assert len(before.words) == 40
+    newcomer = db.execute("select word from vocabulary where word not in "
+                          "(select word from vocabulary_vectors) order by articles desc").fetchone()[0]
+    db.execute("update vocabulary set articles = 100000 where word = ?", [newcomer])
+    db.conn.commit()
+    assert embed_words(db, MULTILINGUAL_MODEL, multilingual, quiet=True) == 1
+    after = vocabulary_for(db, MULTILINGUAL_MODEL)  # the reader sees the change
+    assert len(after.words) == 40 and newcomer in after.index and after is not before
 
 
 def test_german_words_become_their_english_counterparts(db, multilingual):
@@ -45,6 +62,8 @@ def test_an_acronym_is_no_function_word():
     assert guess_language("DeepSeek V4 MIT licence") is None
     assert guess_language("Modelle mit frei herunterladbaren Gewichten") == "de"
     assert guess_language("Die Kennzeichnungspflicht") == "de"
+    assert guess_language("OpenAI: Die neue Regel") == "de"
+    assert guess_language("DIE REGIERUNG UND KI") == "de"  # all in capitals: words, not acronyms
 
 
 def test_translated_words_lift_the_english_article_a_german_query_is_about(db, monkeypatch):
