@@ -19,9 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kb.db import open_db, save_article  # noqa: E402
-from kb.embed import DEFAULT_MODEL, embed_articles, get_embedder, passages  # noqa: E402
+from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, embed_articles, get_embedder, passages  # noqa: E402
 from kb.enrich import STAGES  # noqa: E402
 from kb.sample import load_articles  # noqa: E402
+from kb.translate import count_words, embed_words  # noqa: E402
 
 RULE_STAGES = ["entities", "funding", "policy_refs", "summaries"]
 
@@ -58,6 +59,17 @@ def main() -> None:
         started = time.perf_counter()
         STAGES["entities"](db, quiet=True)
         print(f"| no-op re-run of entities | {time.perf_counter() - started:.2f} | |")
+        started = time.perf_counter()
+        counted = count_words(db)
+        elapsed = time.perf_counter() - started
+        print(f"| vocabulary: count the words | {elapsed:.1f} | {counted / elapsed:.0f} |")
+        started = time.perf_counter()
+        words = embed_words(db, MULTILINGUAL_MODEL, quiet=True)
+        print(f"| vocabulary: embed {words:,} words | {time.perf_counter() - started:.1f} | |")
+        started = time.perf_counter()
+        count_words(db)
+        embed_words(db, MULTILINGUAL_MODEL, quiet=True)
+        print(f"| no-op re-run of the vocabulary | {time.perf_counter() - started:.2f} | |")
 
         small = open_db(Path(tmp) / "embed.db")
         fill(small, args.embed_rows)
