@@ -21,12 +21,11 @@ def _embed(db: Database, **options: Any) -> int:
     from kb.translate import count_words, embed_words
 
     quiet = options.get("quiet", False)
+    multilingual = options.get("multilingual_embedder")
     done = embed_articles(db, embedder=options.get("embedder"), role="primary",
                           model=DEFAULT_MODEL, quiet=quiet)
-    embed_articles(db, embedder=options.get("multilingual_embedder"), role="multilingual",
-                   model=MULTILINGUAL_MODEL, quiet=quiet)
+    embed_articles(db, embedder=multilingual, role="multilingual", model=MULTILINGUAL_MODEL, quiet=quiet)
     count_words(db)
-    multilingual = options.get("multilingual_embedder")
     embed_words(db, multilingual.name if multilingual else MULTILINGUAL_MODEL, multilingual, quiet=quiet)
     return done
 

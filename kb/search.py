@@ -164,10 +164,9 @@ def _capped_ranking(db: Database, expr: str, filters: Filters, limit: int,
     return [(int(aid), -score) for aid, score in rows]
 
 
-def term_shares(db: Database, terms: list[str]) -> dict[str, float]:
+def term_shares(db: Database, terms: list[str], top: int) -> dict[str, float]:
     """The share of articles each term occurs in, estimated over the latest SHARE_WINDOW articles
-    (a count over a rowid range reads a sliver of each posting list)."""
-    top = db.execute("select max(rowid) from articles").fetchone()[0] or 0
+    up to rowid ``top`` (a count over a rowid range reads a sliver of each posting list)."""
     low = max(0, top - SHARE_WINDOW)
     span = max(1, top - low)
     return {t: db.execute("select count(*) from articles_fts where articles_fts match ? and rowid > ?",
@@ -210,8 +209,8 @@ def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> li
     if not terms:
         return []
     words = [t for t in terms if t != "OR"]
-    shares = term_shares(db, words)
-    articles = db.execute("select max(rowid) from articles").fetchone()[0] or 0
+    articles = db.execute("select max(rowid) from articles").fetchone()[0] or 0  # deletions are rare
+    shares = term_shares(db, words, articles)
     rank_expr = None if "OR" in terms else " ".join(scoring_terms(words, shares, articles))
     ranked = _capped_ranking(db, " ".join(terms), filters, limit, rank_expr)
     if len(ranked) < limit and (len(words) > 1 or "OR" in terms):

@@ -2,7 +2,7 @@
 
 Each content word of the query goes to the English word nearest it under the multilingual model,
 among the words of the English articles (embedded once, by `kb enrich`): "Exportkontrollen für die
-Gewichte von KI-Modellen" becomes "export weights models". Hybrid search ranks by those words too;
+Gewichte von KI-Modellen" becomes "export weight ai models". Hybrid search ranks by those words too;
 the multilingual model alone puts articles in the query's language first, relevant or not.
 """
 

@@ -30,7 +30,7 @@ def db(tmp_path_factory):
 
 
 def test_shares_are_estimated_from_the_latest_articles(db):
-    shares = term_shares(db, ['"common"', '"rare"', '"absent"'])
+    shares = term_shares(db, ['"common"', '"rare"', '"absent"'], 3000)
     assert 0.7 < shares['"common"'] < 0.9 and 0.05 < shares['"rare"'] < 0.15
     assert shares['"absent"'] == 0
 
