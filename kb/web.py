@@ -276,11 +276,11 @@ def prepare_indexes(db: Database) -> int:
     version = (id(db.conn), db.execute("pragma data_version").fetchone()[0])
     if getattr(_SEEN_VERSION, "value", None) == version:
         return 0
-    models = [m for m in (model_for(db, role) for role in ("primary", "multilingual")) if m]
-    for model in models:
+    models = {role: m for role in ("primary", "multilingual") if (m := model_for(db, role))}
+    for model in models.values():
         load_index(db, model)
-    if multilingual := model_for(db, "multilingual"):
-        vocabulary_for(db, multilingual)  # French and German queries' words in English
+    if "multilingual" in models:
+        vocabulary_for(db, models["multilingual"])  # French and German queries' words in English
     _SEEN_VERSION.value = version
     return len(models)
 
