@@ -8,7 +8,7 @@ PORT ?= 8001
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo demo-build test lint fmt bench bench-web docs clean browser
+.PHONY: install demo demo-build test test-fast wheel-smoke lint fmt bench bench-web docs clean browser
 
 install: $(STAMP)
 
@@ -33,11 +33,23 @@ demo: demo-build
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# Every test (browser, Redis and model-loading ones included): the README's test command.
 test: install
 	$(PY) -m pytest $(ARGS)
 
+# The quick tier for the edit loop: no browser, no Redis, no model load (under 2 minutes).
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+# Build the wheel, install it into a fresh virtual environment and run the user's commands from /tmp.
+wheel-smoke: install
+	bash tests/wheel_smoke.sh
+
+# ruff, mypy (configured in pyproject.toml) and the layer contracts of docs/architecture.md.
 lint: install
 	$(VENV)/bin/ruff check kb crawlers tests bench datasette
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 fmt: install
 	$(VENV)/bin/ruff check --fix kb crawlers tests bench datasette

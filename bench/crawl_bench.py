@@ -4,7 +4,7 @@
 
 Figures, all from one run on the same generated pages:
   * crawl + extract + store, pages/s (the real `kb crawl` in a child process, politeness delays off);
-  * bare extraction (kb.article_text.extract_article) on the same pages, pages/s, in one process
+  * bare extraction (kb.crawl.extraction.extract_article) on the same pages, pages/s, in one process
     and in a pool of as many processes as the crawl's extraction workers; and the ratios;
   * a re-crawl of the unchanged site: page bodies downloaded (should be 0) and feeds answered 304;
   * peak memory: ru_maxrss of this process plus the largest of its children (the crawl and the
@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.article_text import extract_article  # noqa: E402
+from kb.crawl.extraction import extract_article  # noqa: E402
 
 WORDS = ("the a of to and in on for with by from at as is was are were will would could said "
          "model models data training compute chips export controls commission regulation act "

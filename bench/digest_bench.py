@@ -14,10 +14,10 @@ import statistics
 import time
 from pathlib import Path
 
-from kb.db import open_db
-from kb.digest import IsoWeek, build_week, select_digest
-from kb.digest_render import build_message, message_id, render_digest, unsubscribe_link
-from kb.subscribers import PROFILES, Subscriber
+from kb.publish.digest.build import IsoWeek, build_week, select_digest
+from kb.publish.digest.render import build_message, message_id, render_digest, unsubscribe_link
+from kb.publish.digest.subscribers import PROFILES, Subscriber
+from kb.store.connection import open_db
 
 TOPICS = ["sovereignty", "open-source", "regulation", "export-controls", "funding"]
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from crawl_bench import make_feed, make_page  # noqa: E402
 
-KB = [sys.executable, "-c", "import kb.cli_distributed, kb.cli; kb.cli.main()"]
+KB = [sys.executable, "-c", "import kb.cli.distributed, kb.cli; kb.cli.main()"]
 FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16"]
 
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kb.db import open_db, save_article  # noqa: E402
-from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, embed_articles, get_embedder, passages  # noqa: E402
-from kb.enrich import STAGES  # noqa: E402
-from kb.sample import load_articles  # noqa: E402
-from kb.translate import count_words, embed_words  # noqa: E402
+from kb.enrich.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, embed_articles, get_embedder, passages  # noqa: E402
+from kb.enrich.runner import STAGES  # noqa: E402
+from kb.enrich.vocabulary import count_words, embed_words  # noqa: E402
+from kb.evaluation.sample import load_articles  # noqa: E402
+from kb.store.connection import open_db
+from kb.store.writes import save_article  # noqa: E402
 
 RULE_STAGES = ["entities", "funding", "policy_refs", "summaries"]
 

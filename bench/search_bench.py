@@ -27,11 +27,11 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kb.db import open_db  # noqa: E402
-from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, to_blob  # noqa: E402
-from kb.search import Query, forget_query_vectors, rank  # noqa: E402
-from kb.vectors import load_index  # noqa: E402
-from kb.web import load_embedders  # noqa: E402
+from kb.enrich.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, to_blob  # noqa: E402
+from kb.publish.web import load_embedders  # noqa: E402
+from kb.search.engine import Query, forget_query_vectors, rank  # noqa: E402
+from kb.search.vectors import load_index  # noqa: E402
+from kb.store.connection import open_db  # noqa: E402
 
 TOPICAL = ("export controls chips licence Nvidia China Commerce rule entity list sovereign cloud "
            "Mistral funding round valuation Series investors open weights model release licence "
@@ -141,7 +141,7 @@ def main() -> None:
                    "limit 20", [words]).fetchall()
 
     results = {"raw FTS5 MATCH ... ORDER BY bm25 LIMIT 20": timed(raw_fts, queries)}
-    with threadpool_limits(1):  # BLAS on one thread, as `kb serve` runs it (see kb.serve)
+    with threadpool_limits(1):  # BLAS on one thread, as `kb serve` runs it (see kb.publish.serve)
         for mode in ("keyword", "semantic", "hybrid"):
             results[f"kb search --mode {mode}"] = timed(
                 lambda q, m=mode: rank(db, Query(q, mode=m, limit=20), embedders=embedders), queries)

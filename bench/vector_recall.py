@@ -1,5 +1,5 @@
 """Recall of the sign-code shortlist on real sentence embeddings, at the share of rows that
-kb.vectors re-ranks exactly (and at half and twice that share).
+kb.search.vectors re-ranks exactly (and at half and twice that share).
 
     python bench/vector_recall.py --aeb ../shared/aeb [--sample sample]
 
@@ -23,8 +23,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kb.embed import get_embedder  # noqa: E402
-from kb.vectors import BINARY_SHORTLIST_SHARE, VectorIndex, sign_codes  # noqa: E402
+from kb.enrich.embed import get_embedder  # noqa: E402
+from kb.search.vectors import BINARY_SHORTLIST_SHARE, VectorIndex, sign_codes  # noqa: E402
 
 
 def sentences(aeb: Path | None, sample: Path) -> list[str]:
@@ -60,7 +60,7 @@ def main() -> None:
     share = BINARY_SHORTLIST_SHARE
     centre = base.mean(axis=0)
     print(f"{len(base):,} sentence vectors, 300 queries; shortlist share {share:.2%} "
-          f"(as kb.vectors uses)\n\n| codes | shortlist | recall@10 |\n| --- | --- | --- |")
+          f"(as kb.search.vectors uses)\n\n| codes | shortlist | recall@10 |\n| --- | --- | --- |")
     for label, c in (("sign", None), ("sign about the mean", centre)):
         for factor in (0.5, 1, 2):
             size = max(10, int(len(base) * share * factor))

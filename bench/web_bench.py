@@ -35,10 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.db import open_db  # noqa: E402
-from kb.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, to_blob  # noqa: E402
-from kb.serve import spawn_server, wait_for_server  # noqa: E402
-from kb.web import ensure_views  # noqa: E402
+from kb.enrich.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, to_blob  # noqa: E402
+from kb.publish.serve import spawn_server, wait_for_server  # noqa: E402
+from kb.store.connection import open_db  # noqa: E402
+from kb.store.views import ensure_views  # noqa: E402
 
 SEED = 20261129
 TOPICS = ["sovereignty", "open-source", "regulation", "export-controls", "funding"]

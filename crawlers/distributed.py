@@ -43,11 +43,11 @@ from twisted.python.failure import Failure
 
 from crawlers.items import ArticleItem, FeedResult, PageRefused
 from crawlers.spiders.feeds import FeedsSpider
-from kb.assemble import build_article
-from kb.config import Config
-from kb.crawl import scrapy_settings
-from kb.distributed import ROUND_TTL, Keys, RedisWork, crawling, decode_element, encode_element
-from kb.feeds import FeedEntry
+from kb.core.config import Config
+from kb.crawl.assembly import build_article
+from kb.crawl.feeds import FeedEntry
+from kb.crawl.queue import ROUND_TTL, Keys, RedisWork, crawling, decode_element, encode_element
+from kb.crawl.settings import scrapy_settings
 
 logger = logging.getLogger("aiwatch.distributed")
 REDIS_LOST = "redis unavailable"
@@ -203,18 +203,8 @@ class RedisFeedsSpider(FeedsSpider):
         """The feed request FeedsSpider.start would make, with the round and validators in meta."""
         source = {**seed["source"], "kb_round": seed["round"]}
         validators = seed.get("validators") or {}
-        headers = {}
-        if validators.get("etag"):
-            headers["If-None-Match"] = validators["etag"]
-        if validators.get("last_modified"):
-            headers["If-Modified-Since"] = validators["last_modified"]
-        return scrapy.Request(
-            source["feed_url"], callback=self.parse_feed, errback=self.feed_failed,
-            headers=headers,
-            meta={"source": source, "handle_httpstatus_list": [304], "kind": "feed",
-                  "kb_round": seed["round"], "kb_validators": validators},
-            cb_kwargs={"source": source},
-        )
+        return self.feed_request(source, validators, dont_filter=False, kb_round=seed["round"],
+                                 kb_validators=validators)
 
     def hold_lease(self, token: str) -> None:
         self.leases.add(token)
@@ -370,7 +360,7 @@ class RoundDupeFilter(RFPDupeFilter):
 
 
 class LeasedQueue(Base):
-    """The shared FIFO of requests; a pop leases the request (see kb.distributed.RedisWork)."""
+    """The shared FIFO of requests; a pop leases the request (see kb.crawl.queue.RedisWork)."""
 
     def __init__(self, server: Any, spider: Any, key: str, serializer: Any = None) -> None:
         super().__init__(server, spider, key, serializer)

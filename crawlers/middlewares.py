@@ -20,7 +20,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
 
-from kb.netguard import refusal_reason, scheme_refusal
+from kb.crawl.netguard import refusal_reason, scheme_refusal
 
 logger = logging.getLogger("aiwatch.crawl")
 

@@ -18,9 +18,11 @@ from scrapy.crawler import Crawler
 from tqdm import tqdm
 
 from crawlers.items import ArticleItem, FeedResult, PageRefused
-from kb import db as kbdb
-from kb.article_text import extract_article
-from kb.assemble import build_article, decode_html
+from kb.crawl.assembly import build_article, decode_html
+from kb.crawl.extraction import extract_article
+from kb.store import writes as kbdb
+from kb.store.connection import open_db
+from kb.store.health import PageHealth
 
 logger = logging.getLogger("aiwatch.crawl")
 EXTRACTABLE = ("html", "xml", "text/plain")
@@ -110,7 +112,7 @@ class StoragePipeline:
         self.quiet = quiet
         self.counts: Counter[str] = Counter({"sources_skipped": skipped})
         self.errors: list[str] = []
-        self.page_health: dict[str, Counter[str]] = {}
+        self.page_health = PageHealth()
         self.stored: Counter[str] = Counter()
         self.held: dict[str, FeedResult] = {}
 
@@ -122,7 +124,7 @@ class StoragePipeline:
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
-        self.db = kbdb.open_db(self.db_path)
+        self.db = open_db(self.db_path)
         self.run_id = kbdb.start_crawl_run(self.db)
         spider = spider or getattr(getattr(self, "crawler", None), "spider", None)
         self.total_feeds = len(getattr(spider, "sources", []) or [])
@@ -133,8 +135,7 @@ class StoragePipeline:
         for result in self.held.values():
             # Some of its pages never reached the database: keep its health, not its validators.
             self._save_feed(replace(result, etag=None, last_modified=None, feed_hash=None))
-        for source_id, health in self.page_health.items():
-            kbdb.add_page_health(self.db, source_id, ok=health["ok"], failed=health["failed"])
+        self.page_health.save(self.db)
         kbdb.finish_crawl_run(self.db, self.run_id, {k: self.counts[k] for k in RUN_FIELDS},
                               self.errors)
         self.db.close()
@@ -169,16 +170,11 @@ class StoragePipeline:
         self.bar.set_postfix_str(f"feeds {done}/{self.total_feeds}")
 
     def _save_article(self, item: ArticleItem) -> None:
-        health = self.page_health.setdefault(item.source_id, Counter())
         if item.page_error:
             self.counts["pages_failed"] += 1
-            health["failed"] += 1
             logger.warning("page failed %s: %s", item.original_url, item.page_error)
         article = build_article(asdict(item), item.extracted)
-        if article["extraction"] in ("feed_only", "fetch_failed") and not item.page_error:
-            health["failed"] += 1
-        elif not item.page_error:
-            health["ok"] += 1
+        self.page_health.record(item.source_id, extraction=article["extraction"], page_error=item.page_error)
         status = kbdb.save_article(self.db, article)
         self.counts[f"articles_{status}"] += 1
         self.bar.update(1)

@@ -19,6 +19,23 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
 
+# The slow tier (`make test` runs it, `make test-fast` leaves it out): tests that drive a browser,
+# need a Redis server or load an embedding model. Whole modules, the fixtures that load a model,
+# and single tests marked @pytest.mark.slow.
+SLOW_MODULES = {"test_web_browser", "test_distributed", "test_query_encoder", "test_translate"}
+SLOW_FIXTURES = {"demo_db", "demo_db_copy", "multilingual", "encoder"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: needs a browser, Redis or a model (left out by make test-fast)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__ if hasattr(item, "module") and item.module else ""
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @dataclass
 class Route:

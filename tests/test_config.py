@@ -1,8 +1,8 @@
 import pytest
 from conftest import run_kb
 
-from kb.config import load_config, parse_config
-from kb.errors import ConfigError
+from kb.core.config import load_config, parse_config
+from kb.core.errors import ConfigError
 
 
 def test_bundled_default_lists_at_least_25_real_feeds():

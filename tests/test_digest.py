@@ -20,12 +20,12 @@ from click.testing import CliRunner
 from markupsafe import escape
 
 from kb.cli import cli
-from kb.config import Smtp
-from kb.db import open_db
-from kb.digest import DigestError, IsoWeek, build_week, select_digest
-from kb.digest_render import compose_message, money, render_digest
-from kb.mailer import MailError, smtp_settings
-from kb.subscribers import Subscriber
+from kb.core.config import Smtp
+from kb.publish.digest.build import DigestError, IsoWeek, build_week, select_digest
+from kb.publish.digest.mail import MailError, require_sendable, smtp_settings
+from kb.publish.digest.render import compose_message, money, render_digest
+from kb.publish.digest.subscribers import Subscriber
+from kb.store.connection import open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEK = "2026-W46"
@@ -274,9 +274,9 @@ def test_smtp_settings_flags_over_env_over_config() -> None:
     assert "s3cret" not in repr(s)
     assert smtp_settings(config, env={}).password is None
     with pytest.raises(MailError, match="KB_SMTP_PASSWORD"):
-        smtp_settings(config, env={}).require()
+        require_sendable(smtp_settings(config, env={}))
     with pytest.raises(MailError, match="no SMTP server configured"):
-        smtp_settings(Smtp(), env={}).require()
+        require_sendable(smtp_settings(Smtp(), env={}))
     with pytest.raises(MailError, match="port must be a number"):
         smtp_settings(Smtp(), env={"KB_SMTP_PORT": "twenty"})
     with pytest.raises(MailError, match="none, starttls or ssl"):
@@ -397,7 +397,7 @@ def check_message(msg: EmailMessage, address: str) -> None:
 
 
 def test_every_language_has_every_label() -> None:
-    from kb.digest_render import LABELS
+    from kb.publish.digest.render import LABELS
 
     assert set(LABELS) >= {"en", "fr", "de"}
     for lang, labels in LABELS.items():

@@ -21,10 +21,11 @@ import pytest
 import redis
 from conftest import LOREM, article_html, rss2
 
-from kb.distributed import Keys, RedisWork, Writer, decode_element, encode_element
+from kb.crawl.distributed import Writer
+from kb.crawl.queue import Keys, RedisWork, decode_element, encode_element
 
 REDIS_SERVER = "/usr/bin/redis-server"
-KB = [sys.executable, "-c", "import kb.cli_distributed, kb.cli; kb.cli.main()"]
+KB = [sys.executable, "-m", "kb"]
 FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0",
         "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "KB_EXTRACT_WORKERS=1"]
 IDLE = ["--idle-exit", "1.5"]
@@ -431,8 +432,8 @@ def test_leases_run_out_back_onto_their_queue_then_to_dead(redis_server):
 
 
 def test_a_second_writer_is_refused_while_the_first_lives(redis_server, tmp_path):
-    from kb.db import open_db
-    from kb.errors import LockedError
+    from kb.core.errors import LockedError
+    from kb.store.connection import open_db
 
     first = Writer(open_db(tmp_path / "a.db"), redis_server.client(), Keys())
     first.acquire()

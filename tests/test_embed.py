@@ -6,10 +6,11 @@ import hashlib
 
 import numpy as np
 
-from kb.db import open_db, save_article
-from kb.embed import embed_articles, passages
-from kb.search import Filters, Query, rank
-from kb.vectors import load_index
+from kb.enrich.embed import embed_articles, passages
+from kb.search.engine import Filters, Query, rank
+from kb.search.vectors import load_index
+from kb.store.connection import open_db
+from kb.store.writes import save_article
 
 
 class FakeEmbedder:

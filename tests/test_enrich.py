@@ -9,13 +9,15 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.cluster import Signals, assign, story_id
-from kb.db import open_db, save_article
-from kb.enrich import run_enrichment
-from kb.gazetteer import load_gazetteer
-from kb.policy_refs import find_refs
-from kb.summarize import summarize
-from kb.tag import Topic, _alternation, rule_features
+from kb.core.taxonomy import Topic, alternation
+from kb.enrich.gazetteer import load_gazetteer
+from kb.enrich.policy_refs import find_refs
+from kb.enrich.runner import run_enrichment
+from kb.enrich.stories import Signals, assign, story_id
+from kb.enrich.summaries import summarize
+from kb.enrich.topics import rule_features
+from kb.store.connection import open_db
+from kb.store.writes import save_article
 
 
 def mentions(text):
@@ -74,8 +76,8 @@ def test_summary_is_two_or_three_sentences_from_the_text():
 
 
 def test_topic_rules_see_substance_not_a_passing_word():
-    topic = Topic("sovereignty", "S", "", _alternation([r"sovereign (?:AI|cloud|compute)"]),
-                  _alternation([r"sovereign (?:debt|bonds?)"]), [])
+    topic = Topic("sovereignty", "S", "", alternation([r"sovereign (?:AI|cloud|compute)"]),
+                  alternation([r"sovereign (?:debt|bonds?)"]), [])
     passing, _ = rule_features(topic, "Bonds", "Sovereign debt and sovereign bonds fell.")
     real, evidence = rule_features(topic, "Sovereign AI", "A sovereign cloud and sovereign compute deal.")
     assert passing["hits"] == 0 and passing["negative"] > 0

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from kb.cli import cli
-from kb.metrics import bcubed, ndcg_at, recall_at, set_prf
+from kb.evaluation.metrics import bcubed, ndcg_at, recall_at, set_prf
 
 AEB = ROOT.parent / "shared" / "aeb"
 
@@ -68,4 +68,4 @@ def test_crawl_extraction_on_the_benchmark_beats_plain_trafilatura():
 
 
 def test_labels_path_is_in_the_repository():
-    assert (Path(ROOT) / "sample" / "labels.json").exists()
+    assert (Path(ROOT) / "kb" / "evaluation" / "corpus" / "labels.json").exists()

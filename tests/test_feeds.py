@@ -1,6 +1,6 @@
 from conftest import FIXTURES, rss2
 
-from kb.feeds import parse_feed
+from kb.crawl.feeds import parse_feed
 
 BASE = "http://feeds.example"
 

@@ -1,4 +1,4 @@
-"""Unit tests for kb.funding on invented sentences (the labelled sample corpus is the evaluation set)."""
+"""Unit tests for kb.enrich.funding_rules on invented sentences (the sample corpus is the evaluation set)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kb.funding import RULES_VERSION, FundingEvent, extract_funding, parse_amount
+from kb.enrich.funding_rules import RULES_VERSION, FundingEvent, extract_funding, parse_amount
 
 GAZETTEER = {
     "Mistral": "Mistral AI",

@@ -26,8 +26,8 @@ import pytest
 import sqlite_utils
 from conftest import LOREM, ROOT, rss2
 
-from kb.feeds import parse_feed
-from kb.netguard import is_private_address, refusal_reason
+from kb.crawl.feeds import parse_feed
+from kb.crawl.netguard import is_private_address, refusal_reason
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 WORDS = ("Café Zürich naïve façade, the Commission said", "Brüssel’s “quoted” reply – a dash")

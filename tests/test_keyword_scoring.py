@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from kb.db import open_db
-from kb.search import Filters, _capped_ranking, scoring_terms, term_shares
+from kb.search.engine import Filters, _capped_ranking, scoring_terms, term_shares
+from kb.store.connection import open_db
 
 
 @pytest.fixture(scope="module")

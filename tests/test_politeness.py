@@ -20,8 +20,9 @@ from conftest import LOREM, rss2, run_kb
 from test_hostile import LocalServer, plain_page, static
 
 from kb import __version__
-from kb.crawl import reextract
-from kb.db import next_due, open_db
+from kb.crawl.run import reextract
+from kb.store.connection import open_db
+from kb.store.writes import next_due
 
 FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0"]
 

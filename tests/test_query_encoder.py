@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb.embed import SentenceTransformerEmbedder
-from kb.onnx_query import OnnxQueryEncoder, query_encoder
+from kb.enrich.embed import SentenceTransformerEmbedder
+from kb.enrich.query_encoder import OnnxQueryEncoder, query_encoder
 
 QUERIES = ["Mistral debt and equity", "contrôles à l'exportation des puces", "‏قانون الذكاء الاصطناعي 🤖",
            "chips " * 600]

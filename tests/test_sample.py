@@ -10,7 +10,7 @@ from datetime import date
 import feedparser
 import pytest
 
-from kb.sample import (
+from kb.evaluation.sample import (
     SAMPLE_DIR,
     build_site,
     labels_document,

@@ -21,11 +21,12 @@ from conftest import LOREM, FixtureServer, article_html, rss2, run_kb
 from test_digest import Mailbox, smtp_server
 
 from kb.cli import cli
-from kb.config import Schedule
-from kb.digest import IsoWeek
-from kb.lock import run_lock
-from kb.scheduler import Outcome, Plan, Scheduler, last_run
-from kb.subscribers import open_private_db
+from kb.cli.scheduling import Outcome, Plan, Scheduler, last_run
+from kb.core.config import Schedule
+from kb.core.errors import EXIT_LOCKED
+from kb.core.runlock import run_lock
+from kb.publish.digest.build import IsoWeek
+from kb.publish.digest.subscribers import open_private_db
 
 MONDAY_7_PARIS = "0 7 * * mon"
 
@@ -168,7 +169,7 @@ def test_second_kb_update_says_another_run_holds_the_lock(tmp_path: Path) -> Non
     db = tmp_path / "kb.db"
     with run_lock(db):
         result = CliRunner().invoke(cli, ["update", "--db", str(db), "-q"])
-    assert result.exit_code == 1
+    assert result.exit_code == EXIT_LOCKED
     assert "another run (pid" in result.stderr and "try again later" in result.stderr
 
 

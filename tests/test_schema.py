@@ -1,8 +1,9 @@
 import sqlite_utils
 from sqlite_utils.utils import sqlite3
 
-from kb.db import open_db, save_article
-from kb.schema import MIGRATIONS, applied_migrations, migrate, schema_version
+from kb.store.connection import open_db
+from kb.store.migrations import MIGRATIONS, applied_migrations, migrate, schema_version
+from kb.store.writes import save_article
 
 
 def article(url="https://example.com/a", text="Some text about AI."):
@@ -47,7 +48,7 @@ def test_unreadable_database_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     import pytest
 
-    from kb.errors import DatabaseError
+    from kb.core.errors import DatabaseError
     with pytest.raises(DatabaseError, match="cannot open"):
         open_db(path)
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from conftest import run_kb
 
 from kb.cli import cli
-from kb.db import open_db
-from kb.search import Filters, Query, SearchError, fts_expression, rank, search
+from kb.search.engine import Filters, Query, SearchError, fts_expression, rank, search
+from kb.store.connection import open_db
 
 SEED_TITLE = "Mistral CEO pitches open source AI days after Anthropic ban"
 

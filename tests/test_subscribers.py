@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.subscribers import (
+from kb.publish.digest.subscribers import (
     PROFILES,
     Subscriber,
     SubscriberError,
@@ -135,7 +135,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_subscribers_stay_out_of_the_knowledge_base(tmp_path: Path) -> None:
     """The knowledge base Datasette serves holds no address; `kb serve` is given only that file."""
-    from kb.serve import datasette_args
+    from kb.publish.serve import datasette_args
 
     db = tmp_path / "kb.db"
     assert kb("init", "--db", str(db))[0] == 0

@@ -6,11 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb.db import open_db
-from kb.evaluate import label_ids
-from kb.sample import load_articles
-from kb.tag import FEATURES, STACKED, load_model, load_taxonomy, probabilities, rule_features, tag_topics
-from kb.topic_model import cross_validated, fit, topic_dataset
+from kb.enrich.topic_model import cross_validated, fit, topic_dataset
+from kb.enrich.topics import (
+    FEATURES,
+    STACKED,
+    load_model,
+    load_taxonomy,
+    probabilities,
+    rule_features,
+    tag_topics,
+)
+from kb.evaluation.run import label_ids
+from kb.evaluation.sample import load_articles
+from kb.store.connection import open_db
 
 WIDTH = len(FEATURES) + sum(STACKED.values())
 TARGET_F1 = 0.88

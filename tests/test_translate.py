@@ -1,16 +1,17 @@
-"""French and German queries put into English words by the multilingual model (kb.translate)."""
+"""French and German queries put into English words by the multilingual model (kb.enrich.vocabulary)."""
 
 from __future__ import annotations
 
 import pytest
 
-import kb.search as search_module
-import kb.translate as translate_module
-from kb.db import open_db
-from kb.embed import MULTILINGUAL_MODEL, get_embedder
-from kb.lang import guess_language
-from kb.search import Query, in_english, rank
-from kb.translate import count_words, embed_words, vocabulary_for
+import kb.enrich.vocabulary as translate_module
+import kb.search.engine as search_module
+from kb.core.language import guess_language
+from kb.enrich.embed import MULTILINGUAL_MODEL, get_embedder
+from kb.enrich.vocabulary import count_words, embed_words
+from kb.search.engine import Query, in_english, rank
+from kb.search.translate import vocabulary_for
+from kb.store.connection import open_db
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,6 @@ def test_translated_words_lift_the_english_article_a_german_query_is_about(db, m
 
 def test_a_database_without_word_vectors_still_answers(demo_db_copy, multilingual):
     db = open_db(demo_db_copy)
-    db.execute("drop table vocabulary_vectors")
+    db.execute("delete from vocabulary_vectors")
     assert in_english(db, "cloud souverain", "fr", multilingual) == ""
     assert rank(db, Query("cloud souverain pour les administrations", limit=5))

@@ -1,6 +1,6 @@
 import pytest
 
-from kb.urls import canonical_url
+from kb.crawl.urls import canonical_url
 
 
 @pytest.mark.parametrize("url, expected", [

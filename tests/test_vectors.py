@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kb.db import open_db
-from kb.embed import to_blob
-from kb.vectors import BINARY_FROM, VectorIndex, load_index, sign_codes
+from kb.enrich.embed import to_blob
+from kb.search.vectors import BINARY_FROM, VectorIndex, load_index, sign_codes
+from kb.store.connection import open_db
 
 
 def clustered(n: int, dim: int = 384, seed: int = 4) -> np.ndarray:

@@ -23,8 +23,9 @@ from markupsafe import escape
 from sqlite_utils import Database
 from sqlite_utils.utils import sqlite3 as dbapi
 
-from kb.serve import spawn_server, wait_for_server
-from kb.web import QueryTimeout, Reader, ensure_views, one_per_story, related, story_members
+from kb.publish.serve import spawn_server, wait_for_server
+from kb.publish.web import QueryTimeout, Reader, one_per_story, related, story_members
+from kb.store.views import ensure_views
 
 SEED_TITLE = "Mistral CEO pitches open source AI days after Anthropic ban"
 QUERY = "Mistral debt and equity"

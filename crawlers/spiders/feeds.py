@@ -14,8 +14,8 @@ from twisted.python.failure import Failure
 
 from crawlers.items import ArticleItem, FeedResult, PageRefused
 from crawlers.middlewares import RefusedRequest
-from kb.feeds import FeedEntry, parse_feed
-from kb.timeutil import utcnow
+from kb.core.clock import utcnow
+from kb.crawl.feeds import FeedEntry, parse_feed
 
 KEPT_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Date", "Content-Language")
 logger = logging.getLogger("aiwatch.crawl")
@@ -37,18 +37,23 @@ class FeedsSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for source in self.sources:
-            headers = {}
-            saved = self.validators.get(source["id"], {})
-            if saved.get("etag"):
-                headers["If-None-Match"] = saved["etag"]
-            if saved.get("last_modified"):
-                headers["If-Modified-Since"] = saved["last_modified"]
-            yield scrapy.Request(
-                source["feed_url"], callback=self.parse_feed, errback=self.feed_failed,
-                headers=headers, dont_filter=True,
-                meta={"source": source, "handle_httpstatus_list": [304], "kind": "feed"},
-                cb_kwargs={"source": source},
-            )
+            yield self.feed_request(source, self.validators.get(source["id"], {}))
+
+    def feed_request(self, source: dict[str, Any], validators: dict[str, Any], *,
+                     dont_filter: bool = True, **meta: Any) -> scrapy.Request:
+        """A conditional GET of the source's feed: the saved ETag and Last-Modified as validators,
+        a 304 handed to parse_feed. ``meta`` adds to the request's meta."""
+        headers = {}
+        if validators.get("etag"):
+            headers["If-None-Match"] = validators["etag"]
+        if validators.get("last_modified"):
+            headers["If-Modified-Since"] = validators["last_modified"]
+        return scrapy.Request(
+            source["feed_url"], callback=self.parse_feed, errback=self.feed_failed,
+            headers=headers, dont_filter=dont_filter,
+            meta={"source": source, "handle_httpstatus_list": [304], "kind": "feed", **meta},
+            cb_kwargs={"source": source},
+        )
 
     def parse_feed(self, response: Response, source: dict[str, Any]) -> Iterator[Any]:
         """The feed's outcome and a request per new or changed entry. Whatever the feed holds,
@@ -132,9 +137,10 @@ class FeedsSpider(scrapy.Spider):
         yield from self._page_done(item.source_id)
 
     def page_failed(self, failure: Failure) -> Iterator[Any]:
-        item: ArticleItem = failure.request.meta["item"]
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on errback failures
+        item: ArticleItem = request.meta["item"]
         if failure.check(RefusedRequest):
-            yield PageRefused(source_id=item.source_id, url=failure.request.url,
+            yield PageRefused(source_id=item.source_id, url=request.url,
                               reason=str(failure.value))
         else:
             item.fetched_at = utcnow()
@@ -151,7 +157,7 @@ class FeedsSpider(scrapy.Spider):
             yield self.results.pop(source_id)
 
     def feed_failed(self, failure: Failure) -> Iterator[FeedResult]:
-        source = failure.request.meta["source"]
+        source = failure.request.meta["source"]  # type: ignore[attr-defined]
         yield FeedResult(source_id=source["id"], feed_url=source["feed_url"], status="failed",
                          error=_describe(failure))
 

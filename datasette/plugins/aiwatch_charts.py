@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape, quoteattr
 from markupsafe import Markup
 
 from datasette import Response, hookimpl
-from kb.web import read, topics_per_week
+from kb.publish.web import read, topics_per_week
 
 WIDTH, HEIGHT = 900, 360
 LEFT, RIGHT, TOP, BOTTOM = 50, 170, 20, 60

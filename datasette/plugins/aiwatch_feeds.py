@@ -11,8 +11,7 @@ from xml.etree import ElementTree as ET
 from datasette.utils.asgi import BadRequest, NotFound
 
 from datasette import Response, hookimpl
-from kb.search import SearchError
-from kb.web import (
+from kb.publish.web import (
     BadParameter,
     feed_entries,
     query_from_args,
@@ -23,6 +22,7 @@ from kb.web import (
     web_search,
     xml_text,
 )
+from kb.search.engine import SearchError
 
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"

@@ -1,5 +1,5 @@
 """aiwatch's pages on Datasette: the search page (the home page), article and story pages, the web
-views at startup, links in table cells. The work happens in kb.web; this module parses and renders."""
+views at startup, links in table cells. The work happens in kb.publish.web; this module parses and renders."""
 
 from __future__ import annotations
 
@@ -16,14 +16,11 @@ from markupsafe import Markup, escape
 from sqlite_utils.db import Database
 
 from datasette import Response, hookimpl
-from kb.embed import Embedder
-from kb.search import MODES, Query, SearchError
-from kb.web import (
+from kb.enrich.embed import Embedder
+from kb.publish.web import (
     FILTERS,
-    VIEWS,
     BadParameter,
     article_page,
-    ensure_views,
     filter_options,
     highlight,
     plain,
@@ -34,6 +31,8 @@ from kb.web import (
     story_page,
     web_search,
 )
+from kb.search.engine import MODES, Query, SearchError
+from kb.store.views import VIEWS, ensure_views
 
 log = logging.getLogger("aiwatch")
 # A plain Jinja environment for the results list: rendered in the reader's thread, beside the search

@@ -1,0 +1,92 @@
+"""`kb enrich`, `kb review` and `kb train-topics`: the enrichment stages and their corrections."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from kb.cli.options import (
+    config_option,
+    db_option,
+    friendly_errors,
+    quiet_option,
+    setup_logging,
+)
+
+
+@click.command()
+@db_option
+@config_option
+@click.option("--only", "stages", multiple=True, metavar="STAGE",
+              help="Run only this stage (repeatable).")
+@quiet_option
+@friendly_errors
+def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet: bool) -> None:
+    """Run the enrichment stages over new or changed articles.
+
+    \b
+    Examples:
+      kb enrich
+      kb enrich --only embed
+    """
+    from kb.enrich.runner import STAGES, run_enrichment
+    from kb.store.connection import open_db
+
+    setup_logging(quiet)
+    counts = run_enrichment(open_db(db_path), only=list(stages) or None, quiet=quiet)
+    click.echo("enrich: " + ", ".join(f"{n} {counts[n]}" for n in STAGES if n in counts))
+
+
+
+@click.command()
+@click.argument("target", type=click.Choice(["topic", "vendor", "jurisdiction", "funding"]))
+@click.argument("article_id", type=int)
+@click.argument("value")
+@db_option
+@click.option("--confirm", "verdict", flag_value="confirm", help="The value is right.")
+@click.option("--reject", "verdict", flag_value="reject", help="The value is wrong.")
+@click.option("--by", "reviewer", default=lambda: os.environ.get("USER", "analyst"),
+              show_default="$USER", help="Who makes the correction.")
+@click.option("--note", help="Why.")
+@friendly_errors
+def review(target: str, article_id: int, value: str, db_path: str, verdict: str | None,
+           reviewer: str, note: str | None) -> None:
+    """Confirm or reject a topic, vendor, jurisdiction or funding row of an article.
+
+    VALUE is a topic slug, a vendor or jurisdiction name, or a funding event's id. A correction
+    overrides the machine on every later run.
+
+    \b
+    Examples:
+      kb review topic 42 funding --reject --note "capex, not a funding round"
+      kb review vendor 42 "Mistral AI" --confirm
+      kb review funding 42 17 --reject
+    """
+    from kb.enrich.review import save_review
+    from kb.store.connection import open_db
+
+    if verdict is None:
+        raise click.UsageError("say --confirm or --reject")
+    save_review(open_db(db_path, create=False), article_id=article_id, target=target, value=value,
+                verdict=verdict, reviewer=reviewer, note=note)
+    click.echo(f"{verdict}ed {target} {value!r} of article {article_id} (by {reviewer})")
+
+
+
+@click.command("train-topics")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="An enriched database of the sample corpus (default: crawl and embed it afresh).")
+@quiet_option
+@friendly_errors
+def train_topics(db_path: str | None, quiet: bool) -> None:
+    """Refit the topic classifier on the labelled sample corpus.
+
+    The model goes to the user data folder ($AIWATCH_DATA_DIR, else ~/.local/share/aiwatch), where
+    the topics stage prefers it to the shipped kb/data/topic_model.json.
+    """
+    from kb.evaluation.training import train_on_sample
+
+    setup_logging(quiet)
+    path, counts = train_on_sample(db_path, quiet=quiet)
+    click.echo(f"wrote {path}: " + ", ".join(f"{t} {n} positives" for t, n in counts.items()))

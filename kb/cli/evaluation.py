@@ -1,0 +1,103 @@
+"""`kb eval` and `kb sample`: quality figures against labels, and the bundled sample corpus."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from kb.cli.options import (
+    db_option,
+    friendly_errors,
+    quiet_option,
+    setup_logging,
+)
+
+
+@click.command("eval")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Score this already-crawled database instead of crawling the corpus afresh.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--aeb", "aeb_dir", type=click.Path(), default=None,
+              help="Instead: score extraction on the article-extraction benchmark in this folder.")
+@quiet_option
+@friendly_errors
+def eval_command(db_path: str | None, as_json: bool, aeb_dir: str | None, quiet: bool) -> None:
+    """Measure extraction, tagging, funding, stories and search against labels.
+
+    \b
+    Examples:
+      kb eval                     # crawl the bundled sample corpus afresh and score everything
+      kb eval --json
+      kb eval --aeb ../shared/aeb # extraction on the article-extraction benchmark
+    """
+    db_given = db_path is not None
+    if aeb_dir:
+        from kb.evaluation.aeb import run_aeb
+
+        result = run_aeb(aeb_dir, quiet=quiet)
+        click.echo(json.dumps(result, indent=2) if as_json else _aeb_table(result))
+        return
+    from kb.evaluation.run import evaluate, format_table
+
+    setup_logging(quiet)
+    result = evaluate(db_path if db_given else None, quiet=quiet)
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+
+
+def _aeb_table(result: dict[str, Any]) -> str:
+    lines = [f"{'extractor':<28} {'precision':>9} {'recall':>7} {'F1':>6} {'empty':>6}"]
+    for name, row in result["scores"].items():
+        lines.append(f"{name:<28} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                     f"{row['f1']:>6.3f} {row['empty']:>6}")
+    lines.append(f"{result['pages']} pages; crawl {result['crawl_seconds']:.1f} s "
+                 f"({result['pages_per_second']:.1f} pages/s)")
+    return "\n".join(lines)
+
+
+
+@click.group()
+def sample() -> None:
+    """The bundled fictional sample corpus (offline demo and labelled evaluation set)."""
+
+
+@sample.command("serve")
+@click.option("--port", default=8765, show_default=True, type=int)
+@friendly_errors
+def sample_serve(port: int) -> None:
+    """Serve the sample outlets' feeds and pages on 127.0.0.1 until interrupted."""
+    from kb.evaluation.sample import serve_forever
+
+    serve_forever(port=port)
+
+
+@sample.command("labels")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="labels.json",
+              show_default=True, help="Where to write the labels (the corpus ships its own copy).")
+@friendly_errors
+def sample_labels(out_path: str) -> None:
+    """Write the gold labels of the sample corpus in one JSON file, built from its sources."""
+    from pathlib import Path
+
+    from kb.evaluation.sample import write_labels
+
+    click.echo(f"wrote {write_labels(Path(out_path))}")
+
+
+@sample.command("crawl")
+@db_option
+@click.option("--port", default=8765, show_default=True, type=int,
+              help="Port to serve the sample site on while crawling (the demo config uses 8765).")
+@quiet_option
+@friendly_errors
+def sample_crawl(db_path: str, port: int, quiet: bool) -> None:
+    """Serve the sample site on 127.0.0.1 and crawl it into the database (what make demo runs)."""
+    from kb.core.runlock import run_lock
+    from kb.crawl.run import run_crawl, summary_line
+    from kb.evaluation.sample import sample_config, serve_sample
+
+    setup_logging(quiet)
+    with run_lock(db_path), serve_sample(port) as base:
+        run = run_crawl(db_path, sample_config(base), quiet=quiet)
+    click.echo(f"crawl #{run['id']}: {summary_line(run)}")

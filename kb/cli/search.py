@@ -1,0 +1,68 @@
+"""`kb search`: ranked results on the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from kb.cli.options import (
+    db_option,
+    friendly_errors,
+)
+
+
+@click.command()
+@click.argument("query")
+@db_option
+@click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="hybrid",
+              show_default=True)
+@click.option("--topic", help="Only articles with this topic slug.")
+@click.option("--vendor", help="Only articles naming this vendor.")
+@click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
+@friendly_errors
+def search(query: str, db_path: str, mode: str, topic: str | None, vendor: str | None,
+           since: str | None, limit: int, as_json: bool) -> None:
+    """Search the knowledge base (QUERY '-' reads one query per line from stdin).
+
+    \b
+    Examples:
+      kb search "Mistral debt"
+      kb search "which European companies want independence from US vendors?" --mode semantic
+      kb search "export controls" --topic export-controls --since 2026-10-01 --json
+      printf 'Mistral\nNvidia China\n' | kb search - --json
+    """
+    from kb.search.engine import Filters, Query
+    from kb.search.engine import search as run_search
+    from kb.store.connection import open_db
+
+    db = open_db(db_path, create=False)
+    filters = Filters(topic=topic, vendor=vendor, since=since)
+    queries = [line.strip() for line in sys.stdin if line.strip()] if query == "-" else [query]
+    for text in queries:
+        results = run_search(db, Query(text=text, mode=mode, limit=limit, filters=filters))
+        for r in results:
+            if as_json:
+                record = {k: r[k] for k in ("url", "title", "published", "score", "source",
+                                            "summary", "topics", "vendors", "story_id")}
+                if query == "-":
+                    record["query"] = text
+                click.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                click.echo(format_result(r))
+        if not results and not as_json:
+            click.echo(f"no results for {text!r}")
+
+
+def format_result(r: dict[str, Any]) -> str:
+    from kb.search.engine import MARK_END, MARK_START
+
+    snippet = r["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")
+    topics = ", ".join(t["slug"] for t in r["topics"])
+    return (f"{r['score']:.4f}  {r['published'][:10]}  {r['title']}\n"
+            f"        {r['source']} · {r['url']}" + (f" · {topics}" if topics else "") +
+            f"\n        {snippet}\n")

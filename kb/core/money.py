@@ -1,0 +1,14 @@
+"""The one exchange-rate table: rough US-dollar rates, to compare amounts stated in different
+currencies (plausibility bounds, ordering). Amounts are always shown as reported."""
+
+from __future__ import annotations
+
+USD_PER_UNIT = {
+    "USD": 1.0, "EUR": 1.1, "GBP": 1.3, "CHF": 1.15, "JPY": 0.0067, "CNY": 0.14,
+    "INR": 0.012, "CAD": 0.73, "KRW": 0.00072, "AED": 0.27, "SEK": 0.095,
+}  # fmt: skip
+
+
+def to_usd(amount: float, currency: str | None) -> float:
+    """``amount`` in US dollars (a currency not in the table counts as dollars)."""
+    return amount * USD_PER_UNIT.get(currency or "USD", 1.0)

@@ -1,0 +1,50 @@
+"""The entities stage: vendor and jurisdiction mentions per article, from the gazetteer."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlite_utils.db import Database
+
+from kb.enrich.gazetteer import Gazetteer, load_gazetteer
+from kb.store.stages import delete_for, mark_done, pending
+
+STAGE = "entities"
+LEAD_CHARS = 600
+
+
+def is_about_jurisdiction(mentions: int, in_lead: bool) -> bool:
+    """A jurisdiction is what the article is about when named twice, or once in its title or lead."""
+    return mentions >= 2 or in_lead
+
+
+def entity_id(db: Database, kind: str, name: str, cache: dict[tuple[str, str], int]) -> int:
+    key = (kind, name)
+    if key not in cache:
+        row = next(db["entities"].rows_where("kind = ? and name = ?", [kind, name]), None)
+        found = row["id"] if row else db.table("entities").insert({"kind": kind, "name": name}).last_pk
+        cache[key] = cast(int, found)
+    return cache[key]
+
+
+def tag_entities(db: Database, *, gazetteer: Gazetteer | None = None, quiet: bool = False) -> int:
+    """Write article_entities for new or changed articles. Returns how many were processed."""
+    gazetteer = gazetteer or load_gazetteer()
+    todo = pending(db, STAGE, gazetteer.version)
+    cache: dict[tuple[str, str], int] = {}
+    for start in range(0, len(todo), 500):
+        batch = todo[start:start + 500]
+        rows = []
+        for a in batch:
+            text = f"{a['title'] or ''}. {a['text'] or ''}"
+            lead = gazetteer.mentions(text[:LEAD_CHARS])
+            for (kind, name), count in gazetteer.mentions(text).items():
+                if kind == "jurisdiction" and not is_about_jurisdiction(count, (kind, name) in lead):
+                    continue
+                rows.append({"article_id": a["id"], "entity_id": entity_id(db, kind, name, cache),
+                             "mentions": count, "method": "gazetteer"})
+        with db.conn:
+            delete_for(db, "article_entities", [a["id"] for a in batch], " and method = 'gazetteer'")
+            db.table("article_entities").insert_all(rows, pk=("article_id", "entity_id"), replace=True)
+            mark_done(db, STAGE, gazetteer.version, batch)
+    return len(todo)

@@ -1,0 +1,31 @@
+"""The funding stage: funding events as rows, with the sentence each came from."""
+
+from __future__ import annotations
+
+from sqlite_utils.db import Database
+
+from kb.enrich.funding_rules import RULES_VERSION, extract_funding
+from kb.enrich.gazetteer import load_gazetteer
+from kb.store.stages import delete_for, mark_done, pending
+
+STAGE = "funding"
+
+
+def extract_funding_events(db: Database, *, quiet: bool = False) -> int:
+    """Extract funding rounds from new or changed articles. Returns how many were processed."""
+    gazetteer = load_gazetteer()
+    version = f"{RULES_VERSION}:{gazetteer.version}"
+    todo = pending(db, STAGE, version)
+    for start in range(0, len(todo), 200):
+        batch = todo[start:start + 200]
+        rows = []
+        for a in batch:
+            for e in extract_funding(a["text"] or "", lang=a["lang"], vendors=gazetteer.vendors_in):
+                rows.append({"article_id": a["id"], "company": e.company, "amount": e.amount,
+                             "currency": e.currency, "kind": e.kind, "round": e.round,
+                             "valuation": e.valuation, "sentence": e.sentence, "method": "rules"})
+        with db.conn:
+            delete_for(db, "funding_events", [a["id"] for a in batch], " and method = 'rules'")
+            db.table("funding_events").insert_all(rows)
+            mark_done(db, STAGE, version, batch)
+    return len(todo)

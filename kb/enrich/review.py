@@ -1,0 +1,92 @@
+"""Analysts' corrections: confirm or reject a topic, vendor, jurisdiction or funding row.
+
+Corrections live in `reviews` and are applied after every enrichment run, so a person's word
+overrides the machine on every later run; the rows they set carry method 'person'.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlite_utils.db import Database
+
+from kb.core.clock import utcnow
+from kb.core.errors import KbError
+
+TARGETS = ("topic", "vendor", "jurisdiction", "funding")
+
+
+class ReviewError(KbError):
+    """A correction that names something that does not exist."""
+
+
+def funding_signature(company: str | None, amount: float, currency: str) -> str:
+    return f"{company}|{int(round(float(amount)))}|{currency}"
+
+
+def save_review(db: Database, *, article_id: int, target: str, value: str, verdict: str,
+                reviewer: str, note: str | None = None) -> int:
+    """Record (or replace) a correction and apply it at once. Returns the review id."""
+    if target not in TARGETS:
+        raise ReviewError(f"unknown target {target!r} (use {', '.join(TARGETS)})")
+    if verdict not in ("confirm", "reject"):
+        raise ReviewError("the verdict must be confirm or reject")
+    if not db.execute("select 1 from articles where id = ?", [article_id]).fetchone():
+        raise ReviewError(f"no article with id {article_id}")
+    if target == "topic" and not db.execute("select 1 from topics where slug = ?", [value]).fetchone():
+        raise ReviewError(f"unknown topic {value!r}")
+    if target == "funding":
+        value = _funding_value(db, article_id, value)
+    with db.conn:
+        db.execute("delete from reviews where article_id = ? and target = ? and value = ?",
+                   [article_id, target, value])
+        review_id = db.table("reviews").insert({
+            "article_id": article_id, "target": target, "value": value, "verdict": verdict,
+            "reviewer": reviewer, "note": note, "reviewed_at": utcnow()}).last_pk
+    apply_reviews(db)
+    return cast(int, review_id)
+
+
+def _funding_value(db: Database, article_id: int, value: str) -> str:
+    """A funding row is named by its id when reviewed, and stored by what it says."""
+    if "|" in value:
+        return value
+    row = db.execute("select company, amount, currency from funding_events where id = ? and "
+                     "article_id = ?", [value, article_id]).fetchone()
+    if row is None:
+        raise ReviewError(f"no funding event {value} in article {article_id}")
+    return funding_signature(*row)
+
+
+def apply_reviews(db: Database) -> int:
+    """Make every correction hold over what the stages wrote. Returns how many were applied."""
+    from kb.enrich.entities import entity_id
+
+    reviews = list(db["reviews"].rows)
+    cache: dict[tuple[str, str], int] = {}
+    with db.conn:
+        for r in reviews:
+            aid, value, confirm = r["article_id"], r["value"], r["verdict"] == "confirm"
+            evidence = f"{r['verdict']}ed by {r['reviewer']}" + (f": {r['note']}" if r["note"] else "")
+            if r["target"] == "topic":
+                db.execute("delete from article_topics where article_id = ? and topic = ?", [aid, value])
+                if confirm:
+                    db.table("article_topics").insert({"article_id": aid, "topic": value, "score": 1.0,
+                                                 "method": "person", "evidence": evidence})
+            elif r["target"] in ("vendor", "jurisdiction"):
+                eid = entity_id(db, r["target"], value, cache)
+                db.execute("delete from article_entities where article_id = ? and entity_id = ?",
+                           [aid, eid])
+                if confirm:
+                    db.table("article_entities").insert({"article_id": aid, "entity_id": eid, "mentions": 0,
+                                                   "method": "person"})
+            else:
+                company, amount, currency = value.split("|")
+                match = ("article_id = ? and company is ? and cast(round(amount) as integer) = ? "
+                         "and currency = ?")
+                params = [aid, None if company == "None" else company, int(amount), currency]
+                if confirm:
+                    db.execute(f"update funding_events set method = 'person' where {match}", params)
+                else:
+                    db.execute(f"delete from funding_events where {match}", params)
+    return len(reviews)

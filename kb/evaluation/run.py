@@ -1,0 +1,215 @@
+"""`kb eval`: every quality figure, measured on the labelled sample corpus (or another labelled set).
+
+The corpus is crawled into a temporary database through the real crawl, enriched, then scored.
+Capabilities that have not produced anything show as "n/a".
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils.db import Database
+
+from kb.core.errors import KbError
+from kb.evaluation.extraction_metric import extraction_scores, page_counts
+from kb.evaluation.metrics import bcubed, prf, set_prf
+from kb.evaluation.sample import SAMPLE_DIR, load_articles, load_outlets, load_queries
+from kb.store.connection import open_db
+
+TOPICS = ["sovereignty", "open-source", "regulation", "export-controls", "funding"]
+
+
+def crawl_sample(db_path: Path, *, quiet: bool = True) -> None:
+    """Crawl the sample corpus with the real `kb` command (Scrapy's reactor runs once a process)."""
+    cmd = [sys.executable, "-m", "kb", "sample", "crawl", "--db", str(db_path), "--port", "0", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if proc.returncode != 0:
+        raise KbError(f"crawling the sample corpus failed: {proc.stderr.strip()[-300:]}")
+
+
+def label_ids(db: Database) -> dict[int, str]:
+    """Database id -> label id, by the page name the sample site gives each article."""
+    return {r["id"]: r["url"].rsplit("/", 1)[-1].removesuffix(".html")
+            for r in db.query("select id, url from articles")}
+
+
+def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR,
+             quiet: bool = True, enrich: bool = True) -> dict[str, Any]:
+    """Crawl (unless ``db_path`` is given), enrich and score; returns every figure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if db_path is None:
+            db_path = Path(tmp) / "eval.db"
+            started = time.perf_counter()
+            crawl_sample(db_path, quiet=quiet)
+            crawl_seconds = time.perf_counter() - started
+        else:
+            crawl_seconds = None
+        db = open_db(db_path)
+        timings: dict[str, float] = {}
+        if enrich:
+            from kb.enrich.runner import run_enrichment
+
+            started = time.perf_counter()
+            run_enrichment(db, quiet=quiet)
+            timings["enrich_seconds"] = time.perf_counter() - started
+        gold = {a["id"]: a for a in load_articles(sample_dir)}
+        ids = {db_id: lid for db_id, lid in label_ids(db).items() if lid in gold}
+        if not ids:
+            raise KbError(f"no article of the labelled set is in {db_path}")
+        langs = {o["slug"]: o["lang"] for o in load_outlets(sample_dir)}
+        result: dict[str, Any] = {
+            "articles": len(ids), "labelled": len(gold),
+            "crawl_seconds": crawl_seconds, **timings,
+            "extraction": score_extraction(db, ids, gold, langs),
+            "topics": score_topics(db, ids, gold, langs),
+            "vendors": score_entities(db, ids, gold, "vendor", "vendors", langs),
+            "jurisdictions": score_entities(db, ids, gold, "jurisdiction", "jurisdictions", langs),
+            "funding": score_funding(db, ids, gold, langs),
+            "stories": score_stories(db, ids, gold),
+        }
+        from kb.evaluation.search_quality import score_search
+
+        result["search"] = score_search(db, ids, load_queries(sample_dir), quiet=quiet)
+        db.close()
+        return result
+
+
+def _by_lang(ids: dict[int, str], gold: dict[str, Any], langs: dict[str, str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for db_id, lid in ids.items():
+        groups[langs.get(gold[lid]["outlet"], "en")].append(db_id)
+    return groups
+
+
+def score_extraction(db: Database, ids: dict[int, str], gold: dict[str, Any],
+                     langs: dict[str, str]) -> dict[str, Any]:
+    texts = {r["id"]: r["text"] for r in db.query("select id, text from articles")}
+    counts = {i: page_counts(gold[ids[i]]["body"], texts.get(i)) for i in ids}
+    out: dict[str, Any] = dict(extraction_scores(list(counts.values())))
+    out["by_lang"] = {lang: extraction_scores([counts[i] for i in members])
+                      for lang, members in _by_lang(ids, gold, langs).items()}
+    out["empty"] = sum(1 for i in ids if not (texts.get(i) or "").strip())
+    return out
+
+
+def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any],
+                 langs: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Per-topic figures of the classifier, 5-fold cross-validated: no article is scored by a model
+    that was fitted on its own label."""
+    if not db["embeddings"].count:
+        return None
+    from kb.enrich.topic_model import FOLDS, cross_validated, topic_dataset
+    from kb.enrich.topics import THRESHOLD
+
+    order, xs, ys = topic_dataset(db, lambda i: gold[ids[i]]["labels"]["topics"] if i in ids else None)
+    probs = cross_validated(xs, ys)
+    per_topic = {}
+    for topic in TOPICS:
+        if topic not in probs:
+            continue
+        predicted, actual = probs[topic] >= THRESHOLD, ys[topic] == 1
+        per_topic[topic] = prf(int((predicted & actual).sum()), int((predicted & ~actual).sum()),
+                               int((~predicted & actual).sum()))
+    macro = sum(v["f1"] for v in per_topic.values()) / len(per_topic)
+    by_lang = {}
+    position = {aid: i for i, aid in enumerate(order)}
+    for lang, members in _by_lang(ids, gold, langs or {}).items():
+        rows = [position[m] for m in members if m in position]
+        tp = fp = fn = 0
+        for topic in per_topic:
+            predicted, actual = probs[topic][rows] >= THRESHOLD, ys[topic][rows] == 1
+            tp += int((predicted & actual).sum())
+            fp += int((predicted & ~actual).sum())
+            fn += int((~predicted & actual).sum())
+        by_lang[lang] = prf(tp, fp, fn)
+    return {"per_topic": per_topic, "macro_f1": macro, "by_lang": by_lang,
+            "note": f"{FOLDS}-fold cross-validated: the classifier is fitted on these labels"}
+
+
+def score_entities(db: Database, ids: dict[int, str], gold: dict[str, Any], kind: str,
+                   label: str, langs: dict[str, str] | None = None) -> dict[str, Any] | None:
+    rows = list(db.query(
+        "select ae.article_id, e.name from article_entities ae join entities e on e.id = ae.entity_id "
+        "where e.kind = ?", [kind])) if db["article_entities"].exists() else []
+    if not rows:
+        return None
+    predicted: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        predicted[r["article_id"]].add(r["name"])
+    def score(members: list[int]) -> dict[str, float]:
+        return set_prf({i: set(gold[ids[i]]["labels"][label]) for i in members},
+                       {i: predicted[i] for i in members})
+
+    out: dict[str, Any] = dict(score(list(ids)))
+    out["by_lang"] = {lang: score(m) for lang, m in _by_lang(ids, gold, langs or {}).items()}
+    return out
+
+
+def _event_key(e: dict[str, Any]) -> tuple[str, str]:
+    return ((e.get("company") or "").lower(), (e.get("currency") or "").upper())
+
+
+def _match_events(gold_events: list[dict], predicted: list[dict]) -> int:
+    matched, used = 0, set()
+    for g in gold_events:
+        for j, p in enumerate(predicted):
+            if j in used or _event_key(g) != _event_key(p):
+                continue
+            if abs(float(p["amount"]) - float(g["amount"])) <= 0.01 * float(g["amount"]):
+                matched += 1
+                used.add(j)
+                break
+    return matched
+
+
+def score_funding(db: Database, ids: dict[int, str], gold: dict[str, Any],
+                  langs: dict[str, str]) -> dict[str, Any] | None:
+    if not db["enrichment_state"].count_where("stage = 'funding'"):
+        return None
+    predicted: dict[int, list[dict]] = defaultdict(list)
+    for r in db.query("select * from funding_events"):
+        predicted[r["article_id"]].append(r)
+
+    def counts(members: list[int]) -> dict[str, float]:
+        tp = fp = fn = 0
+        for i in members:
+            g, p = gold[ids[i]]["labels"]["funding_events"], predicted[i]
+            m = _match_events(g, p)
+            tp, fp, fn = tp + m, fp + len(p) - m, fn + len(g) - m
+        return prf(tp, fp, fn)
+
+    out: dict[str, Any] = dict(counts(list(ids)))
+    out["by_lang"] = {lang: counts(m) for lang, m in _by_lang(ids, gold, langs).items()}
+    return out
+
+
+def score_stories(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> dict[str, Any] | None:
+    if not db["story_articles"].count:
+        return None
+    predicted = {r["article_id"]: r["story_id"] for r in db.query("select * from story_articles")}
+    out = bcubed({i: gold[ids[i]]["story"] for i in ids},
+                  {i: predicted.get(i, f"alone-{i}") for i in ids})
+    cross = [s for s in {gold[ids[i]]["story"] for i in ids}
+             if len({gold[ids[j]]["outlet"] for j in ids if gold[ids[j]]["story"] == s}) > 1
+             and any(gold[ids[j]]["outlet"] in ("depeche-numerique", "digitalbote")
+                     for j in ids if gold[ids[j]]["story"] == s)]
+    out["stories_across_languages"] = len(cross)
+    out["across_languages_joined"] = sum(
+        1 for s in cross if len({predicted.get(j) for j in ids if gold[ids[j]]["story"] == s}) == 1)
+    return out
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """One table of every figure; 'n/a' where a capability produced nothing."""
+    from kb.evaluation.report import render
+
+    return render(result)
+

@@ -1,0 +1,194 @@
+"""The weekly digest, render step: a ``Digest`` (plain data) -> subject, plain text and HTML.
+
+Jinja2 templates in ``kb/templates/digest``; the HTML one is autoescaped, so every title, summary
+and outlet name from crawled pages is escaped. Inline CSS and a single-column table layout keep it
+readable in common mail clients and on a phone. No database, no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from kb.core.resources import bundled
+from kb.publish.digest.build import POLICY_TOPICS, Digest, IsoWeek, WeekData, select_digest
+from kb.publish.digest.subscribers import Subscriber
+
+TEMPLATES = bundled("kb.publish.digest", "templates")
+MONTHS = {
+    "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
+    "fr": "janv. févr. mars avr. mai juin juil. août sept. oct. nov. déc.".split(),
+    "de": "Jan. Feb. März Apr. Mai Juni Juli Aug. Sep. Okt. Nov. Dez.".split(),
+}
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "CN¥", "INR": "₹"}
+LABELS: dict[str, dict[str, str]] = yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
+
+
+@dataclass
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def compact(amount: float | None) -> str:
+    """3500000000 -> '3.5bn'; 28000000 -> '28m'; None -> '–'."""
+    if amount is None:
+        return "–"
+    value = float(amount)
+    for factor, suffix in ((1e12, "tn"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.2f}".rstrip("0").rstrip(".") + suffix
+    return f"{value:,.0f}"
+
+
+def money(amount: float | None, currency: str = "") -> str:
+    """3500000000, 'EUR' -> '€3.5bn'; 1400000000, 'CAD' -> '1.4bn CAD'."""
+    if amount is None:
+        return "–"
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{compact(amount)}" if symbol else f"{compact(amount)} {currency}".strip()
+
+
+def signed(n: int) -> str:
+    return f"+{n}" if n > 0 else (f"−{-n}" if n < 0 else "±0")
+
+
+def short_date(value: str | date | datetime | None, lang: str = "en") -> str:
+    """'2026-11-10T09:00:00+00:00' -> '10 Nov' ('10 nov.', '10. Nov.'); '' when there is no date."""
+    if not value:
+        return ""
+    try:
+        day = value if isinstance(value, date) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return ""
+    month = MONTHS.get(lang, MONTHS["en"])[day.month - 1]
+    return f"{day.day}. {month}" if lang == "de" else f"{day.day} {month}"
+
+
+def week_span(week: IsoWeek, lang: str = "en") -> str:
+    first, last = week.start.date(), week.end.date() - timedelta(days=1)
+    return f"{short_date(first, lang)} – {short_date(last, lang)} {last.year}"
+
+
+def wrap(text: str, width: int = 72, indent: str = "") -> str:
+    return textwrap.fill(" ".join((text or "").split()), width=width, initial_indent=indent,
+                         subsequent_indent=indent)
+
+
+@cache
+def environment() -> Environment:
+    """The templates' environment (built once): HTML autoescaped, plain text not."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=lambda name: bool(
+        name and name.endswith(".html")), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(money=money, compact=compact, signed=signed, short_date=short_date, wrap=wrap)
+    return env
+
+
+def subject_line(digest: Digest) -> str:
+    t = LABELS.get(digest.subscriber.lang, LABELS["en"])
+    stories = [s for section in digest.sections for s in section.stories] or digest.data.stories
+    if not stories:
+        return t["subject_empty"].format(week=digest.week.label)
+    headline = stories[0].lead(digest.subscriber.lang).title
+    if len(headline) > 90:
+        headline = headline[:89].rstrip() + "…"
+    return t["subject"].format(week=digest.week.label, headline=headline)
+
+
+def template_context(digest: Digest, *, unsubscribe: str | None) -> dict[str, Any]:
+    lang = digest.subscriber.lang if digest.subscriber.lang in LABELS else "en"
+    t = LABELS[lang]
+    names = digest.data.topic_names
+    return {
+        "d": digest, "t": t, "lang": lang, "subject": subject_line(digest), "policy_topics": POLICY_TOPICS,
+        "span": week_span(digest.week, lang), "unsubscribe": unsubscribe,
+        "intro": t["intro"].format(articles=digest.data.article_count, outlets=digest.data.outlet_count),
+        "following": ", ".join(names.get(s, s) for s in digest.subscriber.topics)
+        + (", " if digest.subscriber.topics and digest.subscriber.vendors else "")
+        + ", ".join(digest.subscriber.vendors) or t["all_topics"],
+        "failing": [t["failing"].format(name=f["name"], failures=f["failures"], error=f["last_error"] or "?",
+                                        since=(f["last_success_at"] or "")[:10] or t["never"])
+                    for f in digest.data.failing_sources],
+    }
+
+
+def render_digest(digest: Digest, *, unsubscribe: str | None = None) -> Rendered:
+    """Subject, plain-text part and HTML part for one subscriber's digest."""
+    env = environment()
+    context = template_context(digest, unsubscribe=unsubscribe)
+    return Rendered(subject=context["subject"], text=env.get_template("digest.txt").render(context),
+                    html=env.get_template("digest.html").render(context))
+
+
+# -- the message: headers and both parts (no network; kb.publish.digest.mail sends it) ---
+
+PREVIEW_FROM = "aiwatch <digest@aiwatch.localhost>"
+# CRLF, and long header lines left whole rather than folded: a List-Unsubscribe URL longer than 78
+# characters would otherwise be RFC 2047-encoded, which mail clients cannot follow.
+MAIL_POLICY = SMTP.clone(max_line_length=998)
+
+
+def unsubscribe_link(mail_from: str, token: str) -> str:
+    """A mailto: link that reaches the operator with the subscriber's token in the subject."""
+    address = parseaddr(mail_from)[1] or mail_from
+    return f"mailto:{address}?subject=unsubscribe%20{quote(token)}"
+
+
+def message_id(week: IsoWeek, token: str, mail_from: str) -> str:
+    """Stable per subscriber and week, so a retried send carries the same Message-ID."""
+    domain = (parseaddr(mail_from)[1] or mail_from).rpartition("@")[2] or "aiwatch.localhost"
+    tag = hashlib.sha256(f"{week.label}:{token}".encode()).hexdigest()[:20]
+    return f"<digest.{week.label}.{tag}@{domain}>"
+
+
+def build_message(rendered: Rendered, *, to: str, mail_from: str, msgid: str, unsubscribe: str,
+                  now: datetime | None = None) -> EmailMessage:
+    """A multipart/alternative message (plain text first, then HTML) with list headers."""
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["Subject"] = rendered.subject
+    msg["From"] = mail_from
+    msg["To"] = to
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = msgid
+    msg["List-Id"] = "aiwatch weekly digest <digest.aiwatch>"
+    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["Precedence"] = "bulk"
+    msg.set_content(rendered.text, charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg
+
+
+def compose_message(data: WeekData, subscriber: Subscriber, *, mail_from: str | None,
+                    now: datetime | None = None) -> tuple[EmailMessage, Rendered]:
+    """Select, render and wrap one subscriber's digest."""
+    sender = mail_from or PREVIEW_FROM
+    unsubscribe = unsubscribe_link(sender, subscriber.token)
+    rendered = render_digest(select_digest(data, subscriber), unsubscribe=unsubscribe)
+    msg = build_message(rendered, to=subscriber.email, mail_from=sender,
+                        msgid=message_id(data.week, subscriber.token, sender), unsubscribe=unsubscribe,
+                        now=now)
+    return msg, rendered
+
+
+def write_preview(out_dir: str | Path, name: str, msg: EmailMessage, rendered: Rendered) -> Path:
+    """Write ``<name>.eml`` (the whole message) and ``<name>.html`` (its HTML part) under ``out_dir``."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("@", "_at_"))
+    (folder / f"{safe}.eml").write_bytes(msg.as_bytes())
+    (folder / f"{safe}.html").write_text(rendered.html, encoding="utf-8")
+    return folder / f"{safe}.eml"

@@ -1,0 +1,72 @@
+"""`kb export`: one JSON object per article, in the shape of the public interface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlite_utils.db import Database
+
+
+def iter_export(db: Database, *, since: str | None = None,
+                topic: str | None = None) -> Iterator[dict[str, Any]]:
+    """Articles newest first, each with its topics, vendors, jurisdictions, funding and story."""
+    where, params = ["1 = 1"], []
+    if since:
+        where.append("a.published_at >= ?")
+        params.append(since)
+    if topic:
+        where.append("a.id in (select article_id from article_topics where topic = ?)")
+        params.append(topic)
+    sql = (
+        "select a.*, s.name as source_name from articles a left join sources s "
+        f"on s.id = a.source_id where {' and '.join(where)} order by a.published_at desc, a.id"
+    )
+    for row in db.query(sql, params):
+        yield _record(db, row)
+
+
+def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
+    aid = row["id"]
+    entities: dict[str, list[str]] = {"vendor": [], "jurisdiction": []}
+    set_by: dict[str, dict[str, str]] = {"vendors": {}, "jurisdictions": {}}
+    for e in db.query(
+        "select e.kind, e.name, ae.method from article_entities ae join entities e "
+        "on e.id = ae.entity_id where ae.article_id = ? order by ae.mentions desc, e.name", [aid]
+    ):
+        entities.setdefault(e["kind"], []).append(e["name"])
+        set_by.setdefault(e["kind"] + "s", {})[e["name"]] = e["method"]
+    story = next(db.query("select story_id from story_articles where article_id = ?", [aid]), None)
+    return {
+        "url": row["url"],
+        "title": row["title"],
+        "published": row["published_at"],
+        "source": row["source_name"] or row["source_id"],
+        "lang": row["lang"],
+        "text": row["text"],
+        "topics": [
+            {"slug": t["topic"], "score": round(t["score"], 3), "method": t["method"]}
+            for t in db.query("select topic, score, method from article_topics "
+                              "where article_id = ? order by score desc", [aid])
+        ],
+        "vendors": entities["vendor"],
+        "jurisdictions": entities["jurisdiction"],
+        "funding_events": [
+            {k: f[k] for k in ("company", "amount", "currency", "kind", "round", "valuation", "method")}
+            for f in db.query("select * from funding_events where article_id = ? order by id",
+                              [aid])
+        ],
+        "story_id": story["story_id"] if story else None,
+        "summary": _summary(db, aid, row),
+        "set_by": set_by,
+        "updated": row["updated_at"],
+        "version": row["version"],
+    }
+
+
+def _summary(db: Database, aid: int, row: dict[str, Any]) -> str | None:
+    found = next(db.query("select summary from article_summaries where article_id = ?", [aid]), None)
+    if found:
+        return found["summary"]
+    return row["summary"] or None
+

@@ -1,0 +1,430 @@
+"""Keyword (FTS5 BM25), semantic (embeddings) and hybrid (rank fusion) search: the one implementation
+that `kb search`, the Datasette search page and the digest share."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+import numpy as np
+from sqlite_utils.db import Database
+
+from kb.core.errors import KbError
+from kb.core.language import guess_language
+from kb.core.text import QUERY_STOPWORDS
+from kb.enrich.embed import Embedder, get_embedder, model_for
+from kb.search.translate import vocabulary_for
+from kb.search.vectors import load_index
+
+MODES = ("keyword", "semantic", "hybrid")
+MAX_QUERY_CHARS = 2000
+MAX_TERMS = 24
+TITLE_WEIGHT, SUMMARY_WEIGHT, TEXT_WEIGHT = 4.0, 1.5, 1.0
+RRF_K = 60
+CANDIDATES = 100
+# BM25 is computed for every match; past this many, only the most recent matches are ranked.
+CANDIDATE_CAP = 2000
+# How common a term is, is estimated over this many of the latest articles.
+SHARE_WINDOW = 1000
+# FTS5's bm25 floors the IDF of a term in more than half the articles at 1e-6; shares are estimated
+# over the latest 1,000 articles (standard error under 0.016), so a term counts as floored above this.
+COMMON_SHARE = 0.55
+# bm25 reads a term's posting list for its IDF at about 56 ns an article, and FTS5 steps through a
+# match in about 700 ns (measured at 100k articles, docs/search.md): what `scoring_terms` weighs.
+IDF_NS, ROW_NS = 56, 700
+# Fusion weights (keyword, English model, multilingual model). An English query fuses BM25 and
+# MiniLM (a multilingual pass at 0.5 added 0.002 nDCG@10 for about 15 ms a query); a French or German
+# one leans on the multilingual model, since its words rarely occur in the English articles that
+# answer it. Measured in docs/search.md.
+ENGLISH_WEIGHTS = (1.0, 1.0, 0.0)
+OTHER_LANGUAGE_WEIGHTS = (0.3, 0.0, 1.0)
+# A French or German query's words put into English (kb.enrich.vocabulary) rank by BM25 at the weight of
+# its own words (measured in docs/search.md).
+TRANSLATED_WEIGHT = 0.3
+MARK_START, MARK_END = "\x02", "\x03"
+STOPWORDS = QUERY_STOPWORDS
+TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class SearchError(KbError):
+    """A query that cannot be answered (empty, or an unknown mode)."""
+
+
+@dataclass
+class Filters:
+    topic: str | None = None
+    vendor: str | None = None
+    jurisdiction: str | None = None
+    source: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE fragment over ``articles a`` (applied inside each query, not after a cut)."""
+        where, params = [], []
+        if self.topic:
+            where.append("a.id in (select article_id from article_topics where topic = ?)")
+            params.append(self.topic)
+        for kind, value in (("vendor", self.vendor), ("jurisdiction", self.jurisdiction)):
+            if value:
+                where.append("a.id in (select ae.article_id from article_entities ae join entities e "
+                             "on e.id = ae.entity_id where e.kind = ? and e.name = ? collate nocase)")
+                params += [kind, value]
+        if self.source:
+            where.append("a.source_id = ?")
+            params.append(self.source)
+        if self.since:
+            where.append("a.published_at >= ?")
+            params.append(self.since)
+        if self.until:
+            where.append("a.published_at < ?")
+            params.append(self.until)
+        return " and ".join(where), params
+
+    def active(self) -> bool:
+        return any(vars(self).values())
+
+
+@dataclass
+class Query:
+    text: str
+    mode: str = "hybrid"
+    limit: int = 10
+    filters: Filters = field(default_factory=Filters)
+
+
+def query_terms(text: str) -> list[str]:
+    """The query as quoted FTS5 terms and phrases, with `OR` kept and stray syntax neutralised."""
+    parts: list[str] = []
+    for phrase, token in TOKEN.findall(text[:MAX_QUERY_CHARS]):
+        if token == "OR" and parts and parts[-1] != "OR":
+            parts.append("OR")
+            continue
+        words = WORD.findall(phrase if phrase else token)
+        if not words:
+            continue
+        if not phrase and len(words) == 1 and words[0].lower() in STOPWORDS:
+            continue
+        parts.append('"' + " ".join(words) + '"')
+        if len(parts) >= MAX_TERMS:
+            break
+    while parts and parts[-1] == "OR":
+        parts.pop()
+    return parts
+
+
+def fts_expression(text: str, *, any_term: bool = False) -> str | None:
+    """A safe FTS5 expression: every term quoted, `OR` kept, stray syntax neutralised."""
+    parts = query_terms(text)
+    if not parts:
+        return None
+    return " OR ".join(p for p in parts if p != "OR") if any_term else " ".join(parts)
+
+
+def _matches(db: Database, expr: str, filters: Filters, select: str, tail: str,
+             params: list[Any]) -> list[tuple]:
+    """Rows of the FTS index matching ``expr``; joined to articles only when a filter needs it."""
+    where, filter_params = filters.sql()
+    if where:
+        sql = (f"select {select} from articles_fts join articles a on a.id = articles_fts.rowid "
+               f"where articles_fts match ? and {where} {tail}")
+        return db.execute(sql, [expr, *filter_params, *params]).fetchall()
+    return db.execute(f"select {select} from articles_fts where articles_fts match ? {tail}",
+                      [expr, *params]).fetchall()
+
+
+def _capped_ranking(db: Database, expr: str, filters: Filters, limit: int,
+                    rank_expr: str | None = None) -> list[tuple[int, float]]:
+    """BM25 over at most CANDIDATE_CAP matches, the most recent ones (highest rowids) when there
+    are more: a query of common words then costs what a rare one does. ``rank_expr``, when given,
+    scores the matches of ``expr`` by fewer of its terms (see ``scoring_terms``)."""
+    floor = _matches(db, expr, filters, "articles_fts.rowid", "order by articles_fts.rowid desc "
+                     "limit 1 offset ?", [CANDIDATE_CAP - 1])
+    bound, low = ("and articles_fts.rowid >= ? ", [floor[0][0]]) if floor else ("", [])
+    bm25 = f"bm25(articles_fts, {TITLE_WEIGHT}, {SUMMARY_WEIGHT}, {TEXT_WEIGHT})"
+    if not rank_expr or rank_expr == expr:
+        rows = _matches(db, expr, filters, f"articles_fts.rowid, {bm25} as r",
+                        f"{bound}order by r limit ?", [*low, limit])
+    else:  # the unary + keeps SQLite from handing the IN list to FTS5 one rowid at a time
+        where, params = filters.sql()
+        matching = (f"select articles_fts.rowid from articles_fts "
+                    f"{'join articles a on a.id = articles_fts.rowid ' if where else ''}"
+                    f"where articles_fts match ? {'and ' + where if where else ''} {bound}")
+        rows = db.execute(f"select articles_fts.rowid, {bm25} as r from articles_fts where articles_fts "
+                          f"match ? {bound}and +articles_fts.rowid in ({matching}) order by r limit ?",
+                          [rank_expr, *low, expr, *params, *low, limit]).fetchall()
+    return [(int(aid), -score) for aid, score in rows]
+
+
+def term_shares(db: Database, terms: list[str], top: int) -> dict[str, float]:
+    """The share of articles each term occurs in, estimated over the latest SHARE_WINDOW articles
+    up to rowid ``top`` (a count over a rowid range reads a sliver of each posting list)."""
+    low = max(0, top - SHARE_WINDOW)
+    span = max(1, top - low)
+    return {t: db.execute("select count(*) from articles_fts where articles_fts match ? and rowid > ?",
+                          [t, low]).fetchone()[0] / span for t in dict.fromkeys(terms)}
+
+
+def scoring_terms(words: list[str], shares: dict[str, float], articles: int) -> list[str]:
+    """The terms to score matches by. FTS5's bm25 gives a term in over half the articles an IDF of
+    1e-6, next to which a rarer term's (0.4 and up) is all that counts, yet bm25 reads the common
+    term's whole posting list to learn that. Such a term is left out of the scoring (it still
+    filters) when reading its list would cost more than stepping through the extra matches its
+    absence lets in. When every term is that common, FTS5 would weigh them all alike at 1e-6; the
+    rarest one then scores alone, ordering the candidates by its frequency instead of their sum."""
+    candidates = min(CANDIDATE_CAP, articles * prod(shares[t] for t in words))
+    kept, dropped_share = list(words), 1.0
+    for term in sorted((t for t in words if shares[t] > COMMON_SHARE), key=lambda t: -shares[t]):
+        if len(kept) == 1:
+            break
+        saved = IDF_NS * articles * shares[term]
+        added = ROW_NS * candidates * (1 / (dropped_share * shares[term]) - 1 / dropped_share)
+        if dropped_share == 1:  # the matches are then read twice: once to filter, once to score
+            added += ROW_NS * candidates
+        if saved <= added:
+            break
+        kept.remove(term)
+        dropped_share *= shares[term]
+    return kept
+
+
+def _selective_terms(terms: list[str], shares: dict[str, float], articles: int) -> list[str]:
+    """For the any-term pass: drop terms matching more than CANDIDATE_CAP articles when some term
+    is rarer (such words add little to BM25 and would crowd the capped candidates)."""
+    rare = [t for t in terms if shares[t] * articles < CANDIDATE_CAP]
+    return rare or terms
+
+
+def keyword_ranking(db: Database, text: str, filters: Filters, limit: int) -> list[tuple[int, float]]:
+    """BM25 with the title weighted above summary and body; all terms first, then any term."""
+    terms = query_terms(text)
+    if not terms:
+        return []
+    words = [t for t in terms if t != "OR"]
+    articles = db.execute("select max(rowid) from articles").fetchone()[0] or 0  # deletions are rare
+    shares = term_shares(db, words, articles)
+    rank_expr = None if "OR" in terms else " ".join(scoring_terms(words, shares, articles))
+    ranked = _capped_ranking(db, " ".join(terms), filters, limit, rank_expr)
+    if len(ranked) < limit and (len(words) > 1 or "OR" in terms):
+        seen = {aid for aid, _ in ranked}
+        expr = " OR ".join(_selective_terms(words, shares, articles))
+        ranked += [(aid, score) for aid, score in _capped_ranking(db, expr, filters, limit)
+                   if aid not in seen]
+    return ranked[:limit]
+
+
+def semantic_job(db: Database, text: str, filters: Filters, limit: int,
+                 embedder: Embedder) -> Callable[[], list[tuple[int, float]]]:
+    """Articles by their best passage's cosine similarity under one model, in two parts: the
+    database reads now, and the rest (encoding the query, scanning the vectors: no database, and
+    numpy and onnxruntime release the GIL) as a function another thread may run meanwhile."""
+    index = load_index(db, embedder.name)
+    allowed = None
+    if filters.active():
+        where, params = filters.sql()
+        allowed = {r[0] for r in db.execute(f"select a.id from articles a where {where}", params)}
+    return lambda: index.search(query_vector(embedder, text[:MAX_QUERY_CHARS]), limit=limit,
+                                allowed=allowed)
+
+
+_SEMANTIC_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-semantic")
+_VECTORS: OrderedDict[tuple[str, str, str, str], np.ndarray] = OrderedDict()
+_VECTORS_LOCK = threading.Lock()
+VECTOR_CACHE_SIZE = 512
+
+
+def forget_query_vectors() -> None:
+    """Drop the kept query vectors (benchmarks time each query's encoding)."""
+    with _VECTORS_LOCK:
+        _VECTORS.clear()
+
+
+def query_vector(embedder: Embedder, text: str) -> np.ndarray:
+    """A query's vector, kept for its next asking (the least recently asked go first): a saved
+    search's feed is polled again and again, and changing a filter or the mode asks the same words."""
+    key = (type(embedder).__name__, embedder.name, str(getattr(embedder, "path", "")), text)
+    with _VECTORS_LOCK:
+        if key in _VECTORS:
+            _VECTORS.move_to_end(key)
+            return _VECTORS[key]
+    vector = np.asarray(embedder.encode_query(text), dtype=np.float32)
+    vector.flags.writeable = False
+    with _VECTORS_LOCK:
+        _VECTORS[key] = vector
+        while len(_VECTORS) > VECTOR_CACHE_SIZE:
+            _VECTORS.popitem(last=False)
+    return vector
+
+
+def _embedders(db: Database, given: dict[str, Embedder] | None) -> dict[str, Embedder]:
+    """The embedder of each role that has vectors in this database (given ones take precedence)."""
+    out: dict[str, Embedder] = {}
+    for role in ("primary", "multilingual"):
+        if given and role in given:
+            out[role] = given[role]
+        elif model := model_for(db, role):
+            out[role] = get_embedder(model)
+    return out
+
+
+def fuse(rankings: list[list[tuple[int, float]]], *, k: int = RRF_K,
+         weights: list[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = {}
+    for weight, ranking in zip(weights, rankings, strict=True):
+        for rank, (aid, _) in enumerate(ranking):
+            scores[aid] = scores.get(aid, 0.0) + weight / (k + rank + 1)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def rank(db: Database, query: Query, *,
+         embedders: dict[str, Embedder] | None = None) -> list[tuple[int, float]]:
+    """Article ids and scores, best first."""
+    text = " ".join(query.text.split())
+    if not text:
+        raise SearchError("the query is empty")
+    if query.mode not in MODES:
+        raise SearchError(f"unknown mode {query.mode!r} (use keyword, semantic or hybrid)")
+    if query.mode == "keyword":
+        return keyword_ranking(db, text, query.filters, query.limit)
+    models = _embedders(db, embedders)
+    if not models:
+        raise SearchError("no embeddings yet: run 'kb enrich' first, or use --mode keyword")
+    depth = max(query.limit, CANDIDATES)
+    lang = guess_language(text)
+    english = lang in (None, "en")
+    w_kw, w_primary, w_multi = ENGLISH_WEIGHTS if english else OTHER_LANGUAGE_WEIGHTS
+    if "multilingual" not in models:
+        w_primary = w_primary or 1.0
+    jobs, weights = [], []
+    for role, weight in (("primary", w_primary), ("multilingual", w_multi)):
+        if role in models and weight:
+            jobs.append(semantic_job(db, text, query.filters, depth, models[role]))
+            weights.append(weight)
+    if query.mode == "hybrid":  # the semantic part on the pool while this thread ranks by keywords
+        pending = [_SEMANTIC_POOL.submit(job) for job in jobs]
+        keyword = keyword_ranking(db, text, query.filters, CANDIDATES)
+        rankings = [f.result() for f in pending] + [keyword]
+        weights.append(w_kw)
+        if not english and "multilingual" in models and (words := in_english(db, text, lang,
+                                                                                models["multilingual"])):
+            rankings.append(keyword_ranking(db, words, query.filters, CANDIDATES))
+            weights.append(TRANSLATED_WEIGHT)
+    else:
+        rankings = [job() for job in jobs]
+    ranked = rankings[0] if len(rankings) == 1 else fuse(rankings, weights=weights)
+    if query.mode == "hybrid":
+        ranked = spread_over_stories(db, ranked[:query.limit], query.filters)
+    return ranked[:query.limit]
+
+
+def in_english(db: Database, text: str, lang: str | None, embedder: Embedder) -> str:
+    """The query's words put into English by the nearest-word vectors `kb enrich` stored ("" when
+    there are none, as in a database from before them)."""
+    vocabulary = vocabulary_for(db, embedder.name)
+    return vocabulary.translate(text[:MAX_QUERY_CHARS], lang or "", embedder) if vocabulary else ""
+
+
+def spread_over_stories(db: Database, ranked: list[tuple[int, float]],
+                        filters: Filters) -> list[tuple[int, float]]:
+    """Give every article of a story the score of its best-ranked article.
+
+    Outlets covering one event often share few words (or no language) with the query, yet are
+    as relevant as the one that matched; they rank just after it. Filters still apply to them."""
+    if not ranked:
+        return ranked
+    marks = ",".join("?" * len(ranked))
+    sql = (f"select s.story_id, s.article_id from story_articles s where s.story_id in "
+           f"(select story_id from story_articles where article_id in ({marks}))")
+    params: list[Any] = [aid for aid, _ in ranked]
+    if filters.active():
+        where, extra = filters.sql()
+        sql += f" and s.article_id in (select a.id from articles a where {where})"
+        params += extra
+    stories: dict[str, list[int]] = {}
+    story_of: dict[int, str] = {}
+    for story_id, article_id in db.execute(sql, params):
+        stories.setdefault(story_id, []).append(article_id)
+        story_of[article_id] = story_id
+    scores = dict(ranked)
+    for aid, score in ranked:
+        for mate in stories.get(story_of.get(aid, ""), []):
+            if scores.get(mate, float("-inf")) < score:
+                scores[mate] = score
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def search(db: Database, query: Query, *,
+           embedders: dict[str, Embedder] | None = None) -> list[dict[str, Any]]:
+    """Ranked results with what a reader needs: title, date, source, snippet, summary, topics."""
+    return describe(db, rank(db, query, embedders=embedders), query.text)
+
+
+def describe(db: Database, ranked: list[tuple[int, float]], text: str) -> list[dict[str, Any]]:
+    """What a reader sees of each result, in order, read a few queries for all results at once
+    (articles deleted since they were indexed are left out)."""
+    ids = [aid for aid, _ in ranked]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    keys = ["id", "url", "title", "published", "lang", "feed_summary", "source", "summary", "story_id",
+            "lead"]
+    rows = {r[0]: dict(zip(keys, r, strict=True)) for r in db.execute(
+        "select a.id, a.url, a.title, a.published_at, a.lang, a.summary, "
+        "coalesce(s.name, a.source_id), sm.summary, sa.story_id, substr(a.text, 1, 220) "
+        "from articles a left join sources s on s.id = a.source_id "
+        "left join article_summaries sm on sm.article_id = a.id "
+        f"left join story_articles sa on sa.article_id = a.id where a.id in ({marks})", ids)}
+    topics: dict[int, list[dict[str, Any]]] = {aid: [] for aid in ids}
+    for aid, slug, score in db.execute(
+            f"select article_id, topic, score from article_topics where article_id in ({marks}) "
+            "order by score desc", ids):
+        topics[aid].append({"slug": slug, "score": round(score, 3)})
+    vendors: dict[int, list[str]] = {aid: [] for aid in ids}
+    for aid, name in db.execute(
+            "select ae.article_id, e.name from article_entities ae join entities e on e.id = ae.entity_id "
+            f"where ae.article_id in ({marks}) and e.kind = 'vendor' order by ae.mentions desc", ids):
+        vendors[aid].append(name)
+    stories = sorted({r["story_id"] for r in rows.values() if r["story_id"]})
+    outlets = dict(db.execute(
+        "select sa.story_id, count(distinct a.source_id) from story_articles sa join articles a "
+        f"on a.id = sa.article_id where sa.story_id in ({','.join('?' * len(stories))}) "
+        "group by sa.story_id", stories).fetchall()) if stories else {}
+    snippets = matching_snippets(db, ids, text)
+    results = []
+    for aid, score in ranked:
+        result = rows.get(aid)
+        if result is None:
+            continue
+        lead = result.pop("lead")
+        result["score"] = round(score, 6)
+        result["summary"] = result["summary"] or result.pop("feed_summary")
+        result.pop("feed_summary", None)
+        result["snippet"] = snippets.get(aid) or ((lead or "") + "…")
+        result["topics"], result["vendors"] = topics[aid], vendors[aid]
+        if result["story_id"]:
+            result["outlets"] = outlets.get(result["story_id"], 0)
+        results.append(result)
+    return results
+
+
+def matching_snippets(db: Database, article_ids: list[int], text: str) -> dict[int, str]:
+    """For each article where a query word occurs, the best-matching stretch of its text, matches
+    wrapped in \\x02...\\x03 (escaped by renderers); one query for all the articles."""
+    expr = fts_expression(text, any_term=True)
+    if not expr or not article_ids:
+        return {}
+    marks = ",".join("?" * len(article_ids))
+    return {aid: s for aid, s in db.execute(
+        "select rowid, snippet(articles_fts, 2, ?, ?, '…', 28) from articles_fts "
+        f"where articles_fts match ? and rowid in ({marks})",
+        [MARK_START, MARK_END, expr, *article_ids]) if s}
+

@@ -1,0 +1,73 @@
+"""A French or German query's words in English, so keyword search reaches the English articles.
+
+Each content word of the query goes to the English word nearest it under the multilingual model,
+among the words of the English articles (embedded once by `kb enrich`, kb.enrich.vocabulary):
+"Exportkontrollen für die Gewichte von KI-Modellen" becomes "export weight ai models". Hybrid
+search ranks by those words too; the multilingual model alone puts articles in the query's language
+first, relevant or not.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+from sqlite_utils.db import Database
+
+from kb.core.text import stopwords
+from kb.enrich.embed import Embedder
+
+QUERY_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+# A query word farther than this from every English word is left out (measured in docs/search.md).
+MIN_SIMILARITY = 0.45
+
+
+class Vocabulary:
+    """The embedded English words, as a matrix for nearest-word lookups."""
+
+    def __init__(self, words: list[str], matrix: np.ndarray, stamp: tuple[int, int]) -> None:
+        self.words, self.matrix, self.stamp = words, matrix, stamp
+        self.index = set(words)
+
+    def translate(self, text: str, lang: str, embedder: Embedder) -> str:
+        """The query's content words, each replaced by its nearest English word (if near enough)."""
+        own = stopwords(lang)
+        words = list(dict.fromkeys(w for w in QUERY_WORD.findall(text) if w.lower() not in own))
+        if not words or not self.words:
+            return ""
+        # a word the English articles use as it is (a name, "cloud") stays; the others are encoded
+        # as written (the model tells a German noun from its lower-case form), acronyms ("KI") as
+        # words
+        english = dict.fromkeys(w.lower() for w in words if w.lower() in self.index)
+        foreign = [w.lower() if w.isupper() else w for w in words if w.lower() not in self.index]
+        if foreign:
+            vectors = np.asarray(embedder.encode(foreign), dtype=np.float32)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            scores = vectors @ self.matrix.T
+            best = scores.argmax(axis=1)
+            english.update((self.words[i], None) for row, i in zip(scores, best, strict=True)
+                           if row[i] >= MIN_SIMILARITY)
+        return " ".join(english)
+
+
+_CACHE: dict[tuple[str, str], Vocabulary] = {}
+_LOCK = threading.Lock()
+
+
+def vocabulary_for(db: Database, model: str) -> Vocabulary:
+    """The embedded words of ``model``, reread when the table has changed."""
+    stamp = tuple(db.execute("select count(*), coalesce(max(rowid), 0) from vocabulary_vectors")
+                  .fetchone())  # no WHERE: the count reads the small index on word
+    path = str(db.conn.execute("pragma database_list").fetchone()[2])
+    key = (path or f"memory:{id(db.conn)}", model)
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        rows = db.execute("select word, vector from vocabulary_vectors where model = ? order by rowid",
+                          [model]).fetchall()
+        matrix = (np.frombuffer(b"".join(r[1] for r in rows), dtype="<f2").reshape(len(rows), -1)
+                  .astype(np.float32) if rows else np.zeros((0, 1), dtype=np.float32))
+        _CACHE[key] = vocabulary = Vocabulary([r[0] for r in rows], matrix, (stamp[0], stamp[1]))
+        return vocabulary

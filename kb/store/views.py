@@ -1,0 +1,64 @@
+"""The SQL views: the contract between the database and what Datasette, the digest and exports read."""
+
+from __future__ import annotations
+
+from sqlite_utils.db import Database
+
+_NAMES = ("select json_group_array(name) from (select e.name from article_entities ae "
+          "join entities e on e.id = ae.entity_id where ae.article_id = a.id and e.kind = '{kind}' "
+          "order by ae.mentions desc, e.name)")
+
+# An article's story, or the article alone when it has none: one key for grouping by event.
+STORY_KEY_SQL = "coalesce(sa.story_id, 'article-' || a.id)"
+
+
+def story_key(story_id: str | None, article_id: int) -> str:
+    """The Python side of STORY_KEY_SQL."""
+    return story_id or f"article-{article_id}"
+
+
+# Views with fixed column names: the contract between the database and what Datasette serves.
+VIEWS = {
+    "article_list": f"""select a.id, a.published_at as published, substr(a.published_at, 1, 7) as month,
+  a.title, coalesce(s.name, a.source_id) as source, a.lang,
+  (select json_group_array(topic) from (select t.topic from article_topics t
+     where t.article_id = a.id order by t.score desc)) as topics,
+  ({_NAMES.format(kind="vendor")}) as vendors,
+  ({_NAMES.format(kind="jurisdiction")}) as jurisdictions,
+  (select sa.story_id from story_articles sa where sa.article_id = a.id) as story_id,
+  coalesce((select sm.summary from article_summaries sm where sm.article_id = a.id), a.summary)
+    as summary,
+  a.url
+from articles a left join sources s on s.id = a.source_id""",
+    "funding_rounds": f"""select g.id, g.company, g.amount, g.currency, g.valuation, g.kind, g.round,
+  g.date, g.outlets, g.story_id, g.article_id, a.title as article
+from (select min(f.id) as id, f.company, f.amount, f.currency, max(f.valuation) as valuation,
+        max(f.kind) as kind, max(f.round) as round, min(substr(a.published_at, 1, 10)) as date,
+        count(distinct a.source_id) as outlets, sa.story_id, min(a.id) as article_id
+      from funding_events f join articles a on a.id = f.article_id
+      left join story_articles sa on sa.article_id = a.id
+      group by {STORY_KEY_SQL}, lower(f.company), f.amount, f.currency) g
+join articles a on a.id = g.article_id""",
+    "topic_weeks": """select date(a.published_at, 'weekday 0', '-6 days') as week, t.topic,
+  count(*) as articles
+from article_topics t join articles a on a.id = t.article_id
+group by week, t.topic""",
+}
+
+
+def ensure_views(db: Database) -> int:
+    """Create the web views, replacing any whose SQL has changed. Safe to run twice; returns how
+    many views were (re)created."""
+    created = 0
+    for name, body in VIEWS.items():
+        wanted = f"CREATE VIEW {name} AS {body}"
+        row = db.execute("select sql from sqlite_master where type = 'view' and name = ?",
+                         [name]).fetchone()
+        if row and row[0] == wanted:
+            continue
+        with db.conn:
+            if row:
+                db.execute(f"drop view {name}")
+            db.execute(wanted)
+        created += 1
+    return created
