@@ -54,6 +54,7 @@ def test_aeb_missing_is_said_plainly(tmp_path):
     assert "no article-extraction benchmark at" in result.output
 
 
+@pytest.mark.slow  # loads the embedding models or reads a large benchmark
 @pytest.mark.skipif(not (AEB / "data" / "ground-truth.json").exists(),
                     reason="the article-extraction benchmark is not beside this checkout")
 def test_crawl_extraction_on_the_benchmark_beats_plain_trafilatura():

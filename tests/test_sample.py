@@ -110,4 +110,4 @@ def test_queries_are_judged_against_existing_articles():
 def test_labels_json_is_up_to_date():
     written = json.loads((SAMPLE_DIR / "labels.json").read_text(encoding="utf-8"))
     assert written == json.loads(json.dumps(labels_document(), ensure_ascii=False)), \
-        "sample/labels.json is stale: run 'kb sample labels'"
+        "the corpus labels are stale: run 'kb sample labels --out kb/evaluation/corpus/labels.json'"

@@ -211,6 +211,7 @@ def test_bad_schedule_is_one_error_line(tmp_path: Path, cron: str, timezone: str
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow  # loads the embedding models or reads a large benchmark
 def test_schedule_once_crawls_enriches_and_mails_the_digest(tmp_path: Path, server: FixtureServer,
                                                             smtp: tuple[Mailbox, int]) -> None:
     """`kb schedule --once` end to end: real child processes, a real feed, a real SMTP server."""

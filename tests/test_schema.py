@@ -71,3 +71,64 @@ def test_docs_describe_every_table_and_column(tmp_path):
         assert f"`{table}`" in doc, f"docs/schema.md does not describe {table}"
         for column in db[table].columns:
             assert f"`{column.name}`" in doc, f"docs/schema.md misses {table}.{column.name}"
+
+
+def test_a_newer_schema_is_refused_and_left_as_it_is(tmp_path):
+    import pytest
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+    from kb.core.errors import SchemaTooNew
+
+    path = tmp_path / "kb.db"
+    open_db(path).execute("PRAGMA user_version = 99")
+    for create in (True, False):
+        with pytest.raises(SchemaTooNew, match=r"written by a newer aiwatch \(schema 99 > "):
+            open_db(path, create=create)
+    result = CliRunner().invoke(cli, ["init", "--db", str(path)])
+    assert result.exit_code == 1 and result.stderr.startswith("Error: ")
+    assert sqlite_utils.Database(path).execute("PRAGMA user_version").fetchone()[0] == 99
+
+
+def test_readers_ask_for_kb_init_on_an_older_schema_and_writers_migrate_it(tmp_path):
+    import pytest
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+    from kb.core.errors import SchemaTooOld
+
+    path = tmp_path / "kb.db"
+    open_db(path).execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    with pytest.raises(SchemaTooOld, match="run 'kb init'"):
+        open_db(path, create=False)
+    result = CliRunner().invoke(cli, ["export", "--db", str(path)])
+    assert result.exit_code == 1 and "run 'kb init'" in result.stderr
+    assert "Traceback" not in result.output
+    assert schema_version(open_db(path)) == len(MIGRATIONS)
+    assert open_db(path, create=False)
+
+
+def test_the_legacy_migration_record_is_carried_over_once(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    for name, fn in MIGRATIONS[:2]:
+        fn(db)
+        db["schema_migrations"].insert({"name": name, "applied_at": "2026-01-01"})
+    db.close()
+    upgraded = open_db(path)
+    assert applied_migrations(upgraded) == [name for name, _ in MIGRATIONS]
+    assert not upgraded["schema_migrations"].exists()
+    assert migrate(upgraded) == 0
+
+
+def test_opening_the_database_loads_no_search_model_or_stage(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from kb.store.connection import open_db; "
+            f"open_db({str(tmp_path / 'kb.db')!r}); "
+            "print(sorted(m for m in sys.modules if m.startswith(('kb.', 'torch', 'crawlers'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "kb.store.connection" in out
+    for heavy in ("kb.search", "kb.enrich", "kb.publish", "kb.crawl", "torch", "crawlers"):
+        assert f"'{heavy}" not in out, out

@@ -52,8 +52,8 @@ def check_version(db: Database, path: Path, *, writer: bool) -> None:
     older one opened by a reader."""
     found, known = schema_version(db), len(MIGRATIONS)
     if found > known:
-        raise SchemaTooNew(f"{path} has schema version {found}, newer than this release of kb "
-                           f"knows ({known}): upgrade aiwatch to use it")
+        raise SchemaTooNew(f"this database was written by a newer aiwatch (schema {found} > {known}): "
+                           f"{path} is left as it is; upgrade aiwatch to use it")
     if found < known and not writer:
         raise SchemaTooOld(f"{path} has schema version {found}; this release needs {known}: "
                            "run 'kb init' to upgrade it")
