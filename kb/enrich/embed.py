@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 from sqlite_utils.db import Database
-from tqdm import tqdm
 
+from kb.core.progress import in_batches
 from kb.store.stages import mark_done, pending
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -177,24 +177,20 @@ def embed_articles(db: Database, *, embedder: Embedder | None = None, role: str 
     ensure_model(db, embedder, role=role)
     todo = pending(db, stage, embedder.name, columns=COLUMNS)
     done = 0
-    with tqdm(total=len(todo), desc=f"embed ({embedder.name})", unit=" articles",
-              disable=True if quiet else None, leave=False) as bar:
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start:start + BATCH]
-            chunks = [(a["id"], i, p) for a in batch
-                      for i, p in enumerate(passages(a["title"], a["text"]))]
-            vectors = embedder.encode([c[2] for c in chunks])
-            with db.conn:
-                ids = [a["id"] for a in batch]
-                marks = ",".join("?" * len(ids))
-                db.execute(f"delete from embeddings where model = ? and article_id in ({marks})",
-                           [embedder.name, *ids])
-                db.table("embeddings").insert_all(
-                    ({"article_id": aid, "passage": i, "model": embedder.name,
-                      "vector": to_blob(v)} for (aid, i, _), v in zip(chunks, vectors, strict=True)),
-                    batch_size=500,
-                )
-                mark_done(db, stage, embedder.name, batch)
-            done += len(batch)
-            bar.update(len(batch))
+    for batch in in_batches(todo, BATCH, desc=f"embed ({embedder.name})", quiet=quiet):
+        chunks = [(a["id"], i, p) for a in batch
+                  for i, p in enumerate(passages(a["title"], a["text"]))]
+        vectors = embedder.encode([c[2] for c in chunks])
+        with db.conn:
+            ids = [a["id"] for a in batch]
+            marks = ",".join("?" * len(ids))
+            db.execute(f"delete from embeddings where model = ? and article_id in ({marks})",
+                       [embedder.name, *ids])
+            db.table("embeddings").insert_all(
+                ({"article_id": aid, "passage": i, "model": embedder.name,
+                  "vector": to_blob(v)} for (aid, i, _), v in zip(chunks, vectors, strict=True)),
+                batch_size=500,
+            )
+            mark_done(db, stage, embedder.name, batch)
+        done += len(batch)
     return done

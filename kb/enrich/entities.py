@@ -6,6 +6,7 @@ from typing import cast
 
 from sqlite_utils.db import Database
 
+from kb.core.progress import in_batches
 from kb.enrich.gazetteer import Gazetteer, load_gazetteer
 from kb.store.stages import delete_for, mark_done, pending
 
@@ -32,8 +33,7 @@ def tag_entities(db: Database, *, gazetteer: Gazetteer | None = None, quiet: boo
     gazetteer = gazetteer or load_gazetteer()
     todo = pending(db, STAGE, gazetteer.version)
     cache: dict[tuple[str, str], int] = {}
-    for start in range(0, len(todo), 500):
-        batch = todo[start:start + 500]
+    for batch in in_batches(todo, 500, desc=STAGE, quiet=quiet):
         rows = []
         for a in batch:
             text = f"{a['title'] or ''}. {a['text'] or ''}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlite_utils.db import Database
 
+from kb.core.progress import in_batches
 from kb.enrich.funding_rules import RULES_VERSION, extract_funding
 from kb.enrich.gazetteer import load_gazetteer
 from kb.store.stages import delete_for, mark_done, pending
@@ -16,8 +17,7 @@ def extract_funding_events(db: Database, *, quiet: bool = False) -> int:
     gazetteer = load_gazetteer()
     version = f"{RULES_VERSION}:{gazetteer.version}"
     todo = pending(db, STAGE, version)
-    for start in range(0, len(todo), 200):
-        batch = todo[start:start + 200]
+    for batch in in_batches(todo, 200, desc=STAGE, quiet=quiet):
         rows = []
         for a in batch:
             for e in extract_funding(a["text"] or "", lang=a["lang"], vendors=gazetteer.vendors_in):

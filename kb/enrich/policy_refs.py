@@ -11,6 +11,7 @@ import re
 
 from sqlite_utils.db import Database
 
+from kb.core.progress import in_batches
 from kb.store.stages import delete_for, mark_done, pending
 
 STAGE = "policy_refs"
@@ -49,8 +50,7 @@ def find_refs(text: str) -> list[tuple[str, str, str]]:
 
 def extract_policy_refs(db: Database, *, quiet: bool = False) -> int:
     todo = pending(db, STAGE, VERSION)
-    for start in range(0, len(todo), 500):
-        batch = todo[start:start + 500]
+    for batch in in_batches(todo, 500, desc=STAGE, quiet=quiet):
         rows = [{"article_id": a["id"], "kind": k, "ref": r, "context": c}
                 for a in batch for k, r, c in find_refs(a["text"] or "")]
         with db.conn:

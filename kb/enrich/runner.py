@@ -33,31 +33,31 @@ def _embed(db: Database, **options: Any) -> int:
 def _entities(db: Database, **options: Any) -> int:
     from kb.enrich.entities import tag_entities
 
-    return tag_entities(db)
+    return tag_entities(db, quiet=options.get("quiet", False))
 
 
 def _funding(db: Database, **options: Any) -> int:
     from kb.enrich.funding import extract_funding_events
 
-    return extract_funding_events(db)
+    return extract_funding_events(db, quiet=options.get("quiet", False))
 
 
 def _policy_refs(db: Database, **options: Any) -> int:
     from kb.enrich.policy_refs import extract_policy_refs
 
-    return extract_policy_refs(db)
+    return extract_policy_refs(db, quiet=options.get("quiet", False))
 
 
 def _topics(db: Database, **options: Any) -> int:
     from kb.enrich.topics import tag_topics
 
-    return tag_topics(db, embedder=options.get("multilingual_embedder"))
+    return tag_topics(db, embedder=options.get("multilingual_embedder"), quiet=options.get("quiet", False))
 
 
 def _summaries(db: Database, **options: Any) -> int:
     from kb.enrich.summaries import summarize_articles
 
-    return summarize_articles(db)
+    return summarize_articles(db, quiet=options.get("quiet", False))
 
 
 def _stories(db: Database, **options: Any) -> int:

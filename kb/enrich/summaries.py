@@ -12,6 +12,7 @@ from collections import Counter
 
 from sqlite_utils.db import Database
 
+from kb.core.progress import in_batches
 from kb.core.text import function_words, sentences
 from kb.store.stages import delete_for, mark_done, pending
 
@@ -58,8 +59,7 @@ def summarize(title: str, text: str) -> str:
 
 def summarize_articles(db: Database, *, quiet: bool = False) -> int:
     todo = pending(db, STAGE, VERSION)
-    for start in range(0, len(todo), 500):
-        batch = todo[start:start + 500]
+    for batch in in_batches(todo, 500, desc=STAGE, quiet=quiet):
         with db.conn:
             delete_for(db, "article_summaries", [a["id"] for a in batch])
             db.table("article_summaries").insert_all(

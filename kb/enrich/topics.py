@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sqlite_utils.db import Database
 
+from kb.core.progress import in_batches
 from kb.core.resources import bundled, data_dir
 from kb.core.taxonomy import Topic, load_taxonomy
 from kb.enrich.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, Embedder, from_blob, get_embedder
@@ -160,8 +161,7 @@ def tag_topics(db: Database, *, embedder: Embedder | None = None, model: dict[st
     examples = example_vectors(topics, embedder)
     db.table("topics").upsert_all([{"slug": t.slug, "name": t.name, "description": t.description}
                              for t in topics], pk="slug")
-    for start in range(0, len(todo), 200):
-        batch = todo[start:start + 200]
+    for batch in in_batches(todo, 200, desc=STAGE, quiet=quiet):
         rows = []
         for a in batch:
             for slug, (x, evidence) in article_rows(db, a, topics, examples, sim_model=embedder.name).items():

@@ -8,8 +8,8 @@ from collections import Counter
 
 import numpy as np
 from sqlite_utils.db import Database
-from tqdm import tqdm
 
+from kb.core.progress import in_batches
 from kb.core.text import stopwords
 from kb.enrich.embed import Embedder, get_embedder
 from kb.store.stages import mark_done, pending
@@ -62,14 +62,14 @@ def embed_words(db: Database, model: str, embedder: Embedder | None = None, *,
         return 0
     embedder = embedder or get_embedder(model)
     batch = 512
-    for start in tqdm(range(0, len(words), batch), desc="embed English words", unit=" batches",
-                      disable=True if quiet else None, leave=False):
-        chunk = words[start:start + batch]
-        vectors = np.asarray(embedder.encode(chunk), dtype=np.float32)
+    start = 0
+    for chunk in in_batches(words, batch, desc="embed English words", unit="words", quiet=quiet):
+        vectors = np.asarray(embedder.encode(list(chunk)), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         with db.conn:
             db.conn.executemany(
                 "insert into vocabulary_vectors (rowid, word, model, vector) values (?, ?, ?, ?)",
                 [(next_rowid + start + i, w, model, v.astype("<f2").tobytes())
                  for i, (w, v) in enumerate(zip(chunk, vectors, strict=True))])
+        start += len(chunk)
     return len(words)

@@ -6,6 +6,7 @@ Capabilities that have not produced anything show as "n/a".
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from kb.evaluation.extraction_metric import extraction_scores, page_counts
 from kb.evaluation.metrics import bcubed, prf, set_prf
 from kb.evaluation.sample import SAMPLE_DIR, load_articles, load_outlets, load_queries
 from kb.store.connection import open_db
+
+logger = logging.getLogger("aiwatch.eval")
 
 TOPICS = ["sovereignty", "open-source", "regulation", "export-controls", "funding"]
 
@@ -47,6 +50,7 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
     with tempfile.TemporaryDirectory() as tmp:
         if db_path is None:
             db_path = Path(tmp) / "eval.db"
+            logger.info("eval 1/4: crawling the sample corpus")
             started = time.perf_counter()
             crawl_sample(db_path, quiet=quiet)
             crawl_seconds = time.perf_counter() - started
@@ -57,6 +61,7 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
         if enrich:
             from kb.enrich.runner import run_enrichment
 
+            logger.info("eval 2/4: enriching (embeddings, vendors, funding, topics, stories)")
             started = time.perf_counter()
             run_enrichment(db, quiet=quiet)
             timings["enrich_seconds"] = time.perf_counter() - started
@@ -65,6 +70,7 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
         if not ids:
             raise KbError(f"no article of the labelled set is in {db_path}")
         langs = {o["slug"]: o["lang"] for o in load_outlets(sample_dir)}
+        logger.info("eval 3/4: scoring extraction, topics (cross-validated), entities, funding, stories")
         result: dict[str, Any] = {
             "articles": len(ids), "labelled": len(gold),
             "crawl_seconds": crawl_seconds, **timings,
@@ -77,6 +83,7 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
         }
         from kb.evaluation.search_quality import score_search
 
+        logger.info("eval 4/4: scoring search (the labelled queries, every mode)")
         result["search"] = score_search(db, ids, load_queries(sample_dir), quiet=quiet)
         db.close()
         return result
