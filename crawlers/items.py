@@ -19,6 +19,8 @@ class FeedResult:
     feed_hash: str | None = None
     entries: int = 0
     pages_requested: int = 0
+    title: str | None = None  # the feed's own title, which names a source added by its URL
+    unreachable: bool = False  # failed before any answer: DNS, refused connection, time-out
 
 
 @dataclass

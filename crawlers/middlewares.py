@@ -23,6 +23,7 @@ from scrapy.utils.response import response_status_message
 from kb.crawl.netguard import refusal_reason, scheme_refusal
 
 logger = logging.getLogger("aiwatch.crawl")
+detail = logging.getLogger("aiwatch.detail.crawl")  # the log file's, and the console's with -v
 
 
 class RefusedRequest(IgnoreRequest):
@@ -194,7 +195,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     async def _pause(self, retry: Request, wait: float | None) -> None:
         delay = max(self.backoff(retry.meta.get("retry_times", 1)), wait or 0.0)
-        logger.info("retrying %s in %.1f s", retry.url, delay)
+        detail.info("retrying %s in %.1f s", retry.url, delay)
         await asyncio.sleep(delay)
 
     def _slow_down(self, request: Request, wait: float) -> None:

@@ -15,9 +15,9 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from scrapy.crawler import Crawler
-from tqdm import tqdm
 
 from crawlers.items import ArticleItem, FeedResult, PageRefused
+from kb.core.progress import progress
 from kb.crawl.assembly import build_article, decode_html
 from kb.crawl.extraction import extract_article
 from kb.store import writes as kbdb
@@ -27,8 +27,8 @@ from kb.store.health import PageHealth
 logger = logging.getLogger("aiwatch.crawl")
 EXTRACTABLE = ("html", "xml", "text/plain")
 WORKER_NICENESS = 5
-RUN_FIELDS = ("feeds_ok", "feeds_not_modified", "feeds_failed", "articles_new", "articles_updated",
-              "articles_unchanged", "pages_failed", "pages_refused", "sources_skipped")
+RUN_FIELDS = ("feeds_ok", "feeds_not_modified", "feeds_failed", "feeds_unreachable", "articles_new",
+              "articles_updated", "articles_unchanged", "pages_failed", "pages_refused", "sources_skipped")
 
 
 def extract_page(body: bytes, content_type: str | None, url: str) -> dict[str, Any] | None:
@@ -115,6 +115,7 @@ class StoragePipeline:
         self.page_health = PageHealth()
         self.stored: Counter[str] = Counter()
         self.held: dict[str, FeedResult] = {}
+        self.failed: list[FeedResult] = []  # saved at the end, once it is known whose fault it was
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StoragePipeline:
@@ -128,10 +129,16 @@ class StoragePipeline:
         self.run_id = kbdb.start_crawl_run(self.db)
         spider = spider or getattr(getattr(self, "crawler", None), "spider", None)
         self.total_feeds = len(getattr(spider, "sources", []) or [])
-        self.bar = tqdm(desc="crawl", unit=" pages", disable=True if self.quiet else None, leave=False)
+        self.bar = progress("crawl", unit="pages", quiet=self.quiet)
 
     def close_spider(self, spider: Any = None) -> None:
         self.bar.close()
+        # Every feed unreachable at once (DNS, connection) is the machine's failure, not each
+        # source's: recorded, but no source is backed off for it.
+        reached = self.counts["feeds_ok"] + self.counts["feeds_not_modified"]
+        machine_wide = not reached and len(self.failed) >= 2 and all(f.unreachable for f in self.failed)
+        for result in self.failed:
+            self._save_feed(result, count_failure=not machine_wide)
         for result in self.held.values():
             # Some of its pages never reached the database: keep its health, not its validators.
             self._save_feed(replace(result, etag=None, last_modified=None, feed_hash=None))
@@ -142,7 +149,9 @@ class StoragePipeline:
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
         if isinstance(item, FeedResult):
-            if item.status == "ok" and self.stored[item.source_id] < item.pages_requested:
+            if item.status == "failed":
+                self.failed.append(item)
+            elif item.status == "ok" and self.stored[item.source_id] < item.pages_requested:
                 self.held[item.source_id] = item
             else:
                 self._save_feed(item)
@@ -160,14 +169,20 @@ class StoragePipeline:
         if held and self.stored[source_id] >= held.pages_requested:
             self._save_feed(self.held.pop(source_id))
 
-    def _save_feed(self, result: FeedResult) -> None:
-        kbdb.save_feed_result(self.db, asdict(result))
+    def _save_feed(self, result: FeedResult, *, count_failure: bool = True) -> None:
+        kbdb.save_feed_result(self.db, asdict(result), count_failure=count_failure)
         self.counts[f"feeds_{result.status}"] += 1
+        self.counts["feeds_unreachable"] += result.unreachable
         self.counts["articles_unchanged"] += result.entries - result.pages_requested
         if result.status == "failed":
             self.errors.append(f"{result.source_id}: {result.error}")
-        done = sum(self.counts[f"feeds_{s}"] for s in ("ok", "not_modified", "failed"))
-        self.bar.set_postfix_str(f"feeds {done}/{self.total_feeds}")
+        self._show()
+
+    def _show(self) -> None:
+        done = sum(self.counts[f"feeds_{s}"] for s in ("ok", "not_modified", "failed")) + len(self.failed)
+        stored = self.counts["articles_new"] + self.counts["articles_updated"]
+        self.bar.set_postfix_str(f"feeds {done}/{self.total_feeds}, {stored} new or updated, "
+                                 f"{self.counts['pages_failed']} pages failed")
 
     def _save_article(self, item: ArticleItem) -> None:
         if item.page_error:
@@ -178,3 +193,4 @@ class StoragePipeline:
         status = kbdb.save_article(self.db, article)
         self.counts[f"articles_{status}"] += 1
         self.bar.update(1)
+        self._show()

@@ -222,10 +222,11 @@ def test_failing_source_is_backed_off_not_dropped(srv, tmp_path):
     config = write_config(tmp_path / "c.yaml", sources, retries=0)
     db = tmp_path / "kb.db"
     first = crawl(db, "--config", str(config), "-q")
-    assert "failed: dead: HTTP 500" in first.stderr
+    assert "failed: dead: HTTP 500 (next try " in first.stderr
+    assert first.stdout.startswith("crawl #1:")  # the summary first, then the failures
     dead = sqlite_utils.Database(db)["sources"].get("dead")
     due = datetime.fromisoformat(dead["next_due_at"]) - datetime.fromisoformat(dead["last_attempt_at"])
-    assert (dead["consecutive_failures"], due) == (1, timedelta(hours=2))
+    assert (dead["consecutive_failures"], due) == (1, timedelta(minutes=15))
 
     second = crawl(db, "--config", str(config), "-q")
     assert srv.fetched("/dead.xml", None) == 1
@@ -241,18 +242,22 @@ def test_failing_source_is_backed_off_not_dropped(srv, tmp_path):
     assert "1 failed" in named.stdout and srv.fetched("/dead.xml", None) == 2
     dead = sqlite_utils.Database(db)["sources"].get("dead")
     due = datetime.fromisoformat(dead["next_due_at"]) - datetime.fromisoformat(dead["last_attempt_at"])
-    assert (dead["consecutive_failures"], due) == (2, timedelta(hours=4))
+    assert (dead["consecutive_failures"], due) == (2, timedelta(minutes=30))
+    retried = crawl(db, "--config", str(config), "--retry-failed", "-q")
+    assert srv.fetched("/dead.xml", None) == 3 and "0 sources backed off" not in retried.stdout
+    assert sqlite_utils.Database(db)["sources"].get("dead")["consecutive_failures"] == 3
     listing = run_kb("sources", "--db", str(db))
     assert listing.returncode == 0
     [line] = [ln for ln in listing.stdout.splitlines() if ln.startswith("dead")]
-    assert "failed" in line and "HTTP 500" in line
+    assert "backed off" in line and "HTTP 500" in line
 
 
-@pytest.mark.parametrize("failures,hours", [(1, 2), (2, 4), (5, 32), (7, 128), (8, 168), (40, 168)])
-def test_back_off_doubles_up_to_a_week(failures, hours):
+@pytest.mark.parametrize("failures,minutes", [(1, 15), (2, 30), (3, 60), (5, 240), (7, 960),
+                                              (8, 1440), (40, 1440)])
+def test_back_off_starts_at_minutes_and_doubles_up_to_a_day(failures, minutes):
     now = "2026-10-01T00:00:00+00:00"
     assert datetime.fromisoformat(next_due(now, failures)) - datetime.fromisoformat(now) == (
-        timedelta(hours=hours))
+        timedelta(minutes=minutes))
 
 
 def test_reextract_rebuilds_text_from_the_archive_without_fetching(srv, tmp_path):

@@ -6,10 +6,19 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import DownloadCancelledError
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from scrapy.http import Response
+from twisted.internet.error import ConnectError, DNSLookupError, TCPTimedOutError
+from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
+from twisted.internet.error import TimeoutError as TxTimeoutError
 from twisted.python.failure import Failure
 
 from crawlers.items import ArticleItem, FeedResult, PageRefused
@@ -18,6 +27,14 @@ from kb.core.clock import utcnow
 from kb.crawl.feeds import FeedEntry, parse_feed
 
 KEPT_HEADERS = ("Content-Type", "ETag", "Last-Modified", "Date", "Content-Language")
+# Failures before any answer from the server, and how a person would say them.
+REASONS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((CannotResolveHostError, DNSLookupError), "DNS lookup failed"),
+    ((DownloadConnectionRefusedError, TxConnectionRefused), "connection refused"),
+    ((DownloadTimeoutError, TxTimeoutError, TCPTimedOutError), "timed out"),
+    ((ConnectError,), "could not connect"),
+)
+UNREACHABLE = tuple(kind for kinds, _ in REASONS for kind in kinds)
 logger = logging.getLogger("aiwatch.crawl")
 
 
@@ -90,7 +107,7 @@ class FeedsSpider(scrapy.Spider):
             result.etag = result.last_modified = result.feed_hash = None
             yield result
             return
-        result.entries = len(parsed.entries)
+        result.entries, result.title = len(parsed.entries), parsed.title
         requests = [r for e in parsed.entries if self._wants(e)
                     if (r := self._page_request(e, source, parsed.lang)) is not None]
         result.pages_requested = len(requests)
@@ -159,7 +176,7 @@ class FeedsSpider(scrapy.Spider):
     def feed_failed(self, failure: Failure) -> Iterator[FeedResult]:
         source = failure.request.meta["source"]  # type: ignore[attr-defined]
         yield FeedResult(source_id=source["id"], feed_url=source["feed_url"], status="failed",
-                         error=_describe(failure))
+                         error=_describe(failure), unreachable=bool(failure.check(*UNREACHABLE)))
 
 
 def _header(response: Response, name: str) -> str | None:
@@ -178,4 +195,8 @@ def _describe(failure: Failure) -> str:
         return "response over the size limit (DOWNLOAD_MAXSIZE), cut off"
     if failure.check(RefusedRequest):
         return text
+    host = urlsplit(failure.request.url).hostname if hasattr(failure, "request") else None
+    for kinds, reason in REASONS:
+        if failure.check(*kinds):
+            return f"{reason} ({host})" if host else reason
     return f"{type(value).__name__}: {text}"[:300]

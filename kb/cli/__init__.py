@@ -7,7 +7,7 @@ import os
 import click
 
 from kb import __version__
-from kb.cli import crawl, digest, enrich, evaluation, publish, search, store
+from kb.cli import crawl, digest, enrich, evaluation, publish, search, sources, store
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +28,7 @@ def cli() -> None:
 
 for command in (  # in the order of the pipeline, as `kb --help` and the README list them
     store.init, crawl.crawl, enrich.enrich, crawl.update, search.search, publish.export, publish.serve,
-    evaluation.eval_command, enrich.review, enrich.train_topics, crawl.sources, evaluation.sample,
+    evaluation.eval_command, enrich.review, enrich.train_topics, sources.sources, evaluation.sample,
     digest.digest, digest.subscribers, digest.schedule,
     crawl.crawl_worker, crawl.ingest, crawl.crawl_status,
 ):

@@ -5,19 +5,22 @@ and past one machine `kb crawl-worker` (fetches from the queue, on any machine) 
 from __future__ import annotations
 
 import signal
-import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from kb.cli.options import (
     config_option,
+    crawl_log,
     db_option,
     friendly_errors,
+    log_file_option,
     parse_settings,
     quiet_option,
     setup_logging,
+    verbose_option,
 )
 from kb.core.errors import KbError
 
@@ -172,6 +175,13 @@ def _seed(redis_url: str, config: Any, db_path: str, feeds: tuple[str, ...],
                "kb crawl-worker fetches them, kb ingest stores them")
 
 
+def redis_crawl_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--redis", "redis_url", envvar="KB_REDIS_URL", default=None, metavar="URL",
+        help="Seed the shared queue at this Redis URL instead of crawling here; kb crawl-worker "
+             "fetches, kb ingest stores (default: $KB_REDIS_URL, else crawl.redis_url).")(fn)
+
+
 @click.command()
 @db_option
 @config_option
@@ -181,103 +191,112 @@ def _seed(redis_url: str, config: Any, db_path: str, feeds: tuple[str, ...],
               help="A Scrapy setting, as 'scrapy crawl -s' takes it (repeatable).")
 @click.option("--allow-private", is_flag=True,
               help="Let feeds link to private and local addresses (off by default).")
+@click.option("--retry-failed", is_flag=True,
+              help="Fetch the sources that are backed off after failures now, with the others.")
 @click.option("--reextract", is_flag=True,
               help="Fetch nothing: re-run text extraction over every stored page and update "
                    "the articles whose text changes.")
-@click.option("--redis", "redis_url", envvar="KB_REDIS_URL", default=None, metavar="URL",
-              help="Seed the shared queue at this Redis URL instead of crawling here; kb crawl-worker "
-                   "fetches, kb ingest stores (default: $KB_REDIS_URL, else crawl.redis_url).")
+@redis_crawl_option
 @quiet_option
+@verbose_option
+@log_file_option
 @friendly_errors
 def crawl(db_path: str, config_name: str | None, feeds: tuple[str, ...],
-          settings: tuple[str, ...], allow_private: bool, reextract: bool, redis_url: str | None,
-          quiet: bool) -> None:
+          settings: tuple[str, ...], allow_private: bool, retry_failed: bool, reextract: bool,
+          redis_url: str | None, quiet: bool, verbose: bool, log_file: Path | None) -> None:
     """Fetch the feeds, follow each new or changed entry, extract and store the articles.
+
+    Prints the run's summary, then one line per failed feed with its next try. The full log, with
+    the libraries' messages and tracebacks, goes to the log file (or the console with -v).
 
     \b
     Examples:
       kb crawl
       kb crawl --feed http://127.0.0.1:8765/feed.xml -s DOWNLOAD_DELAY=0
+      kb crawl --retry-failed     # do not wait for the backed-off sources
       kb crawl --reextract        # after an extractor upgrade: re-extract the stored pages
       kb crawl --redis redis://queue.internal:6379/0   # seed the shared queue for crawl workers
     """
+    from kb.core.config import load_config
+
+    setup_logging(quiet, verbose=verbose, log_file=crawl_log(db_path, log_file))
+    config = load_config(config_name)
     if reextract:  # fetches nothing, so it always runs here
-        from kb.core.config import load_config
         from kb.core.runlock import run_lock
         from kb.crawl.run import reextract as reextract_pages
         from kb.store.connection import open_db
 
-        setup_logging(quiet)
-        workers = load_config(config_name).crawl.extract_workers
         with run_lock(db_path):
-            counts = reextract_pages(open_db(db_path, create=False), workers=workers, quiet=quiet)
+            counts = reextract_pages(open_db(db_path, create=False),
+                                     workers=config.crawl.extract_workers, quiet=quiet)
         click.echo(f"reextract: {counts['pages']} pages, {counts['updated']} articles updated, "
                    f"{counts['unchanged']} unchanged")
         return
-    from kb.core.config import load_config
-
-    config = load_config(config_name)
     url = redis_url_for(redis_url, config)
     if url:
         _seed(url, config, db_path, feeds, settings, allow_private, quiet)
         return
-    run = do_crawl(db_path, config_name, feeds, settings, allow_private, quiet)
-    if run["feeds_failed"] and run["feeds_failed"] == run["sources"]:
-        sys.exit(1)
+    do_crawl(db_path, config, feeds, settings, allow_private, quiet, retry_failed=retry_failed)
 
 
-def do_crawl(db_path: str, config_name: str | None, feeds: tuple[str, ...],
-             settings: tuple[str, ...], allow_private: bool, quiet: bool) -> dict[str, Any]:
-    from kb.core.config import load_config
+def do_crawl(db_path: str, config: Any, feeds: tuple[str, ...], settings: tuple[str, ...],
+             allow_private: bool, quiet: bool, *, retry_failed: bool = False) -> dict[str, Any]:
+    """Crawl here and report: the summary first, then one line per failed feed; every feed failing
+    is an error (exit 1), and every feed unreachable says the machine may be offline."""
     from kb.core.runlock import run_lock
-    from kb.crawl.run import run_crawl, summary_line
+    from kb.crawl.run import failure_lines, run_crawl, summary_line
+    from kb.crawl.sources import whole_run_failure
 
     overrides = parse_settings(settings)
-    config = load_config(config_name)
-    setup_logging(quiet)
     with run_lock(db_path):
         run = run_crawl(db_path, config, feeds=list(feeds) or None, overrides=overrides,
-                        allow_private=allow_private, quiet=quiet)
-    for error in run["errors"]:
-        click.echo(f"failed: {error}", err=True)
+                        allow_private=allow_private, quiet=quiet, retry_failed=retry_failed)
     click.echo(f"crawl #{run['id']}: {summary_line(run)}")
+    for line in failure_lines(db_path, run):
+        click.echo(f"failed: {line}", err=True)
+    problem = whole_run_failure(run)
+    if problem:
+        raise CrawlFailed(problem)
     return run
 
+
+class CrawlFailed(KbError):
+    """Every feed of the run failed."""
 
 
 @click.command()
 @db_option
 @config_option
+@redis_crawl_option
 @quiet_option
+@verbose_option
+@log_file_option
 @friendly_errors
-def update(db_path: str, config_name: str | None, quiet: bool) -> None:
-    """Crawl, then enrich (what a schedule runs)."""
+def update(db_path: str, config_name: str | None, redis_url: str | None, quiet: bool, verbose: bool,
+           log_file: Path | None) -> None:
+    """Crawl, then enrich (what a schedule runs).
+
+    With a Redis URL (the flag, $KB_REDIS_URL or crawl.redis_url) the crawl is seeded into the
+    shared queue for the crawl workers, and enrich runs over what kb ingest has stored so far.
+    """
+    from kb.core.config import load_config
     from kb.core.runlock import run_lock
     from kb.enrich.runner import run_enrichment
     from kb.store.connection import open_db
 
-    run = do_crawl(db_path, config_name, (), (), False, quiet)
+    setup_logging(quiet, verbose=verbose, log_file=crawl_log(db_path, log_file))
+    config = load_config(config_name)
+    url = redis_url_for(redis_url, config)
+    failure: CrawlFailed | None = None
+    if url:
+        _seed(url, config, db_path, (), (), False, quiet)
+    else:
+        try:
+            do_crawl(db_path, config, (), (), False, quiet)
+        except CrawlFailed as exc:
+            failure = exc  # enrich what is there all the same, then report it
     with run_lock(db_path):
         counts = run_enrichment(open_db(db_path), quiet=quiet)
     click.echo("enrich: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
-    if run["feeds_failed"] and run["feeds_failed"] == run["sources"]:
-        sys.exit(1)
-
-
-
-@click.command()
-@db_option
-@friendly_errors
-def sources(db_path: str) -> None:
-    """List sources with their health: last status, failures, 304 rate, extraction success."""
-    from kb.store.connection import open_db
-    from kb.store.health import source_rows
-
-    rows = source_rows(open_db(db_path, create=False))
-    click.echo(f"{'source':<24} {'status':<13} {'fails':>5} {'304%':>5} {'extract%':>8}  "
-               f"{'next try':<16}  last error")
-    for r in rows:
-        next_try = r["next_due_at"][:16].replace("T", " ") if r.get("backed_off") else ""
-        click.echo(f"{r['id'][:24]:<24} {r['last_status'] or '-':<13} {r['consecutive_failures']:>5} "
-                   f"{r['not_modified_pct']:>5} {r['extract_pct']:>8}  {next_try:<16}  "
-                   f"{r['last_error'] or ''}")
+    if failure:
+        raise failure

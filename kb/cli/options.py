@@ -6,6 +6,8 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 import click
@@ -44,6 +46,22 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _Ours(logging.Filter):
+    """Our own messages only, less the detail (``aiwatch.detail.*``: each retry): the libraries'
+    (robots.txt and download errors with their tracebacks) and the detail go to the log file, or
+    to the console with --verbose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith("aiwatch") and not record.name.startswith("aiwatch.detail")
+
+
+class _OneLine(logging.Formatter):
+    """The message alone, never a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage()
+
+
 class _OursOrWarnings(logging.Filter):
     """Our own messages at INFO; the libraries' only from WARNING up."""
 
@@ -51,12 +69,43 @@ class _OursOrWarnings(logging.Filter):
         return record.name.startswith("aiwatch") or record.levelno >= logging.WARNING
 
 
-def setup_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(_OursOrWarnings())
-    handler.setLevel(logging.ERROR if quiet else logging.INFO)
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+def setup_logging(quiet: bool, *, verbose: bool = False, log_file: Path | None = None) -> None:
+    """Console: our messages, one line each (errors only with ``quiet``); with ``verbose`` the
+    libraries' warnings and tracebacks too. ``log_file`` gets everything from WARNING up (our
+    INFO lines too), tracebacks included, rotated at 1 MB."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.ERROR if quiet else logging.INFO)
+    if verbose:
+        console.setFormatter(logging.Formatter("%(message)s"))
+        console.addFilter(_OursOrWarnings())
+    else:
+        console.setFormatter(_OneLine())
+        console.addFilter(_Ours())
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        try:
+            file = RotatingFileHandler(log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+        except OSError as exc:
+            raise KbError(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
+        file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        file.addFilter(_OursOrWarnings())
+        handlers.append(file)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+
+
+def verbose_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-v", "--verbose", is_flag=True,
+                        help="Also show the libraries' warnings and tracebacks.")(fn)
+
+
+def log_file_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Where the full log goes, tracebacks included "
+                             "(default: <db>.crawl.log beside the database).")(fn)
+
+
+def crawl_log(db_path: str, log_file: Path | None) -> Path:
+    return log_file or Path(db_path).with_suffix(".crawl.log")
 
 
 def parse_settings(values: tuple[str, ...]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as kb.db us
 from kb.core.clock import utcnow
 from kb.core.config import Config
 from kb.core.errors import DatabaseError, KbError, LockedError
+from kb.core.progress import progress
 from kb.crawl.queue import (
     MOVE_BATCH,
     REFRESH_LOCK,
@@ -316,7 +317,6 @@ def run_ingest(db_path: str | Path, client: Any, *, keys: Keys | None = None, ba
     ``idle_exit`` seconds (0: until ``should_stop()`` says so). Records one ``crawl_runs`` row and
     returns it with ``rows_per_second`` added."""
     import redis
-    from tqdm import tqdm
 
     from crawlers.pipelines import RUN_FIELDS
     from kb.core.runlock import run_lock
@@ -329,7 +329,7 @@ def run_ingest(db_path: str | Path, client: Any, *, keys: Keys | None = None, ba
         writer.acquire()
         kbdb.mark_interrupted_runs(db)
         run_id = kbdb.start_crawl_run(db)
-        bar = tqdm(desc="ingest", unit=" articles", disable=True if quiet else None, leave=False)
+        bar = progress("ingest", unit="articles", quiet=quiet)
         saved, busy_s = 0, 0.0
         failure: KbError | None = None
         try:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlite_utils.db import Database
 
 from kb.core.clock import utcnow
-from kb.core.config import Config
+from kb.core.config import Config, Source
 from kb.crawl.settings import scrapy_settings
 from kb.crawl.sources import CrawlError, due_sources, sources_for_run
 from kb.store import writes as kbdb
@@ -25,25 +25,30 @@ logger = logging.getLogger("aiwatch.crawl")
 
 def run_crawl(db_path: str | Path, config: Config, *, feeds: list[str] | None = None,
               overrides: dict[str, str] | None = None, allow_private: bool = False,
-              quiet: bool = False) -> dict[str, Any]:
+              quiet: bool = False, retry_failed: bool = False) -> dict[str, Any]:
     """Crawl once in this process and return the run's ``crawl_runs`` row.
 
-    Without ``feeds``, sources still backed off after failures are skipped (and counted); named
-    feeds are always fetched. Scrapy's reactor runs once per process: call this from a command,
-    not twice in a loop.
+    Without ``feeds`` (or ``retry_failed``), sources still backed off after failures are skipped
+    (and counted); named feeds are always fetched. Scrapy's reactor runs once per process: call
+    this from a command, not twice in a loop.
     """
     from scrapy.crawler import CrawlerProcess
 
     from crawlers.spiders.feeds import FeedsSpider
 
     db = open_db(db_path)
-    sources = sources_for_run(config, feeds)
+    added, disabled = kbdb.stored_sources(db)
+    sources = sources_for_run(config, feeds, added=[Source(**r) for r in added], disabled=disabled)
     if not sources:
-        raise CrawlError("no sources to crawl: add some to the configuration or pass --feed URL")
+        raise CrawlError("no sources to crawl: add some to the configuration, with kb sources add, "
+                         "or pass --feed URL")
+    added_ids = {r["id"] for r in added}
     for source in sources:
-        kbdb.save_source(db, asdict(source))
+        origin = "added" if source.id in added_ids else (
+            "config" if config.source_for_feed(source.feed_url) else "feed")
+        kbdb.save_source(db, asdict(source), origin=origin)
     state = kbdb.get_crawl_state(db)
-    due = sources if feeds else due_sources(sources, state, utcnow())
+    due = sources if feeds or retry_failed else due_sources(sources, state, utcnow())
     kbdb.mark_interrupted_runs(db)
     if not due:
         run_id = kbdb.start_crawl_run(db)
@@ -63,6 +68,22 @@ def run_crawl(db_path: str | Path, config: Config, *, feeds: list[str] | None = 
     if run == last_run:
         raise CrawlError("the crawl did not start (see the messages above)")
     return _run_row(db, run, len(due))
+
+
+def failure_lines(db_path: str | Path, run: dict[str, Any]) -> list[str]:
+    """One line per failed feed of the run: source, reason and when it is tried next."""
+    db = open_db(db_path, create=False)
+    try:
+        lines = []
+        for error in run["errors"]:
+            source_id, _, reason = error.partition(": ")
+            row = db.execute("select next_due_at from sources where id = ?", [source_id]).fetchone()
+            due = row[0] if row else None
+            when = f"next try {due[:16].replace('T', ' ')} UTC" if due else "tried again next run"
+            lines.append(f"{source_id}: {reason} ({when})")
+        return lines
+    finally:
+        db.close()
 
 
 def _run_row(db: Any, run_id: int, sources: int) -> dict[str, Any]:
@@ -101,14 +122,12 @@ def reextract(db: Database, *, workers: int = 2, quiet: bool = False) -> dict[st
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm import tqdm
-
+    from kb.core.progress import progress
     from kb.crawl.assembly import choose_text
 
     counts = {"pages": 0, "updated": 0, "unchanged": 0}
     total = db.execute("select count(*) from pages").fetchone()[0]
-    bar = tqdm(total=total, desc="reextract", unit=" pages", disable=True if quiet else None,
-               leave=False)
+    bar = progress("reextract", total=total, unit="pages", quiet=quiet)
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 0 else None
     try:
         for rows in kbdb.iter_stored_pages(db):

@@ -46,19 +46,35 @@ def _pct(part: int | None, whole: int | None) -> str:
 
 
 def source_rows(db: Database, *, now: str | None = None) -> list[dict[str, Any]]:
-    """Every source with its health, failing ones first.
+    """Every source (not removed) with its health, failing ones first.
 
-    Adds ``not_modified_pct`` (304 or unchanged-body rate), ``extract_pct`` (pages that gave text)
-    and ``backed_off`` (true while a failing source waits for ``next_due_at``).
+    Adds ``state`` (ok, failing, backed off, disabled or new), ``articles``, ``not_modified_pct``
+    (304 or unchanged-body rate), ``extract_pct`` (pages that gave text) and ``backed_off`` (true
+    while a failing source waits for ``next_due_at``).
     """
     now = now or utcnow()
     rows = []
-    for r in db.query("select * from sources order by consecutive_failures desc, id"):
+    counts = dict(db.execute("select source_id, count(*) from articles group by source_id").fetchall())
+    for r in db.query("select * from sources where origin != 'removed' "
+                      "order by consecutive_failures desc, id"):
         pages = (r["pages_ok"] or 0) + (r["pages_failed"] or 0)
+        backed_off = bool(r["next_due_at"] and r["next_due_at"] > now)
         rows.append({
             **r,
+            "state": _state(r, backed_off),
+            "articles": counts.get(r["id"], 0),
             "not_modified_pct": _pct(r["not_modified_count"], r["fetch_count"]),
             "extract_pct": _pct(r["pages_ok"], pages),
-            "backed_off": bool(r["next_due_at"] and r["next_due_at"] > now),
+            "backed_off": backed_off,
         })
     return rows
+
+
+def _state(row: dict[str, Any], backed_off: bool) -> str:
+    if not row["enabled"]:
+        return "disabled"
+    if backed_off:
+        return "backed off"
+    if row["last_status"] == "failed":
+        return "failing"
+    return "ok" if row["last_status"] else "new"

@@ -67,9 +67,6 @@ def schema_version(db: Database) -> int:
 
 @migration
 def m001_initial(db: Database) -> None:
-    db.table("schema_migrations").create(
-        {"id": int, "name": str, "applied_at": str}, pk="id", if_not_exists=True
-    )
     db.table("sources").create(
         {
             "id": str, "name": str, "feed_url": str, "homepage": str, "lang": str,
@@ -212,3 +209,12 @@ def m004_vocabulary(db: Database) -> None:
     vectors of the most widespread ones: French and German queries are put into English words."""
     db.table("vocabulary").create({"word": str, "articles": int}, pk="word")
     db.table("vocabulary_vectors").create({"word": str, "model": str, "vector": bytes}, pk="word")
+
+
+@migration
+def m005_managed_sources(db: Database) -> None:
+    """Sources a user adds from the shell live in the database beside the configured ones, and any
+    source can be disabled; runs count the feeds that could not be reached at all."""
+    db.table("sources").add_column("origin", str, not_null_default="config")
+    db.table("sources").add_column("enabled", int, not_null_default=1)
+    db.table("crawl_runs").add_column("feeds_unreachable", int, not_null_default=0)

@@ -7,6 +7,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from sqlite_utils.db import Database, NotFoundError
 
@@ -23,11 +24,31 @@ def content_hash(*parts: str | None) -> str:
     return h.hexdigest()[:32]
 
 
-def save_source(db: Database, source: dict[str, Any]) -> None:
-    """Insert or refresh a configured source, keeping its crawl state and health."""
+def save_source(db: Database, source: dict[str, Any], *, origin: str = "config") -> None:
+    """Insert or refresh a source, keeping its crawl state, health and whether it is enabled.
+
+    ``origin`` says where it is defined: ``config`` (the configuration file, refreshed every run),
+    ``added`` (kb sources add/import: the database is its only home) or ``feed`` (named once with
+    kb crawl --feed). A source of another origin keeps the name it has (the feed's own title).
+    """
     row = {k: source.get(k) for k in ("id", "name", "feed_url", "homepage", "lang")}
     row["tags"] = json.dumps(source.get("tags") or [])
+    existing = db.execute("select origin from sources where id = ?", [row["id"]]).fetchone()
+    if existing and origin != "config":
+        row.pop("name")
+    if not existing or origin == "config" or existing[0] == "feed":
+        row["origin"] = origin
     db.table("sources").upsert(row, pk="id")
+
+
+def stored_sources(db: Database) -> tuple[list[dict[str, Any]], set[str]]:
+    """The sources added from the shell, and the ids of every disabled source."""
+    added = [dict(r) for r in db.query("select id, name, feed_url, homepage, lang, tags from sources "
+                                       "where origin = 'added' order by id")]
+    for r in added:
+        r["tags"] = json.loads(r["tags"] or "[]")
+    disabled = {r[0] for r in db.execute("select id from sources where enabled = 0")}
+    return added, disabled
 
 
 def get_crawl_state(db: Database) -> dict[str, Any]:
@@ -45,8 +66,12 @@ def get_crawl_state(db: Database) -> dict[str, Any]:
     return {"sources": sources, "known": known}
 
 
-def save_feed_result(db: Database, result: dict[str, Any]) -> None:
-    """Record one feed fetch against its source: validators on success, health on failure."""
+def save_feed_result(db: Database, result: dict[str, Any], *, count_failure: bool = True) -> None:
+    """Record one feed fetch against its source: validators on success, health on failure.
+
+    A failure that was the machine's, not the source's (every feed unreachable at once), is
+    recorded without ``count_failure``: the error is kept, but the source is not backed off.
+    """
     now = utcnow()
     try:
         src = db.table("sources").get(result["source_id"])
@@ -57,6 +82,8 @@ def save_feed_result(db: Database, result: dict[str, Any]) -> None:
         "last_status": result["status"],
         "fetch_count": (src["fetch_count"] or 0) + 1,
     }
+    if result.get("title") and src["name"] == urlsplit(src["feed_url"] or "").hostname:
+        update["name"] = " ".join(str(result["title"]).split())[:120]  # named after its host so far
     if result["status"] in ("ok", "not_modified"):
         update |= {"last_success_at": now, "consecutive_failures": 0, "last_error": None,
                    "next_due_at": None}
@@ -65,6 +92,8 @@ def save_feed_result(db: Database, result: dict[str, Any]) -> None:
         for key in ("etag", "last_modified", "feed_hash"):
             if result.get(key):
                 update[key] = result[key]
+    elif not count_failure:
+        update["last_error"] = result.get("error")
     else:
         failures = (src["consecutive_failures"] or 0) + 1
         update |= {
@@ -77,16 +106,18 @@ def save_feed_result(db: Database, result: dict[str, Any]) -> None:
 
 
 def next_due(now: str, failures: int) -> str:
-    """When a source that failed ``failures`` times in a row is tried again: 2^failures hours
-    after ``now``, at most a week (dead feeds are retried less often, never dropped)."""
-    wait = MAX_BACKOFF if failures >= 8 else min(MAX_BACKOFF, timedelta(hours=2 ** failures))
+    """When a source that failed ``failures`` times in a row is tried again: 15 minutes after the
+    first failure, doubling with each one, at most a day later (dead feeds are retried less often,
+    never dropped)."""
+    wait = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** min(max(failures, 1) - 1, 16))
     return (datetime.fromisoformat(now) + wait).astimezone(UTC).isoformat(timespec="seconds")
 
 
 ARTICLE_COLUMNS = ("url", "original_url", "source_id", "guid", "title", "author", "published_at",
                    "updated_at", "fetched_at", "date_flag", "lang", "summary", "text", "extraction",
                    "entry_fingerprint")
-MAX_BACKOFF = timedelta(days=7)
+FIRST_BACKOFF = timedelta(minutes=15)
+MAX_BACKOFF = timedelta(days=1)
 
 
 def _one(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:

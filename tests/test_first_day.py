@@ -1,0 +1,132 @@
+"""The first day with real feeds: a crawl report a person and cron can read, backoff that fits the
+failure, and sources managed from the shell (add, disable, retry, OPML round trip)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import sqlite_utils
+from conftest import LOREM, article_html, rss2, run_kb
+
+
+def write_config(path: Path, feeds: list[tuple[str, str]]) -> Path:
+    lines = ["crawl:", "  download_delay: 0", "  retries: 0", "  timeout: 5", "sources:"]
+    for source_id, url in feeds:
+        lines += [f"  - id: {source_id}", f"    name: {source_id}", f"    feed_url: {url}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_an_offline_crawl_says_so_in_one_error_line_and_backs_off_no_source(tmp_path):
+    # .invalid never resolves (RFC 2606): every feed fails as it does on a machine without network
+    feeds = [(f"feed-{i}", f"http://feed-{i}.invalid/rss.xml") for i in range(6)]
+    config = write_config(tmp_path / "offline.yaml", feeds)
+    db = tmp_path / "kb.db"
+    first = run_kb("crawl", "--db", str(db), "--config", str(config))
+    lines = (first.stdout + first.stderr).splitlines()
+    assert first.returncode == 1
+    assert len(lines) <= 40, lines
+    assert "Traceback" not in first.stdout + first.stderr
+    assert [ln for ln in lines if ln.startswith("Error:")] == [
+        "Error: no feed could be reached (6/6 DNS failures): is this machine offline?"]
+    assert lines[0].startswith("crawl #1: 0 new") and lines[-1].startswith("Error:")
+    assert "failed: feed-3: DNS lookup failed (feed-3.invalid) (tried again next run)" in lines
+    assert "Traceback" in (tmp_path / "kb.crawl.log").read_text()  # the detail is kept, not shown
+    rows = list(sqlite_utils.Database(db).query("select * from sources"))
+    assert {(r["consecutive_failures"], r["next_due_at"], r["last_status"]) for r in rows} == {
+        (0, None, "failed")}
+    second = run_kb("crawl", "--db", str(db), "--config", str(config), "-q")
+    assert second.returncode == 1 and "6 failed" in second.stdout  # tried again, not skipped
+    assert "backed off" not in second.stdout
+
+
+def test_one_failing_source_among_good_ones_is_backed_off_with_its_next_try(server, tmp_path):
+    server.add("/a.html", article_html("Good news", LOREM))
+    server.add("/good.xml", rss2(server.base, [{"title": "Good news", "link": f"{server.base}/a.html"}]),
+               content_type="application/rss+xml")
+    config = write_config(tmp_path / "c.yaml", [("good", f"{server.base}/good.xml"),
+                                                ("gone", f"{server.base}/gone.xml")])
+    db = tmp_path / "kb.db"
+    run = run_kb("crawl", "--db", str(db), "--config", str(config), "-q")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("crawl #1: 1 new")
+    [failed] = run.stderr.splitlines()
+    assert failed.startswith("failed: gone: HTTP 404 (next try ") and failed.endswith(" UTC)")
+    listing = run_kb("sources", "--db", str(db)).stdout.splitlines()
+    [gone] = [ln for ln in listing if ln.startswith("gone")]
+    [good] = [ln for ln in listing if ln.startswith("good")]
+    assert "backed off" in gone and "HTTP 404" in gone
+    assert good.split()[1:3] == ["ok", "1"]  # state, then the article count
+    retry = run_kb("sources", "retry", "gone", "--db", str(db))
+    assert retry.returncode == 0 and "1 sources due at the next crawl: gone" in retry.stdout
+    again = run_kb("crawl", "--db", str(db), "--config", str(config), "-q")
+    assert server.fetched("/gone.xml", 404) == 2 and "backed off" not in again.stdout
+
+
+def test_sources_added_by_homepage_are_named_by_their_feed_and_round_trip_through_opml(server, tmp_path):
+    server.add("/a.html", article_html("Chips and rules", LOREM))
+    server.add("/feed.xml", rss2(server.base, [{"title": "Chips and rules", "link": f"{server.base}/a.html"}],
+                                 title="Policy Wire — AI"), content_type="application/rss+xml")
+    server.add("/", f'<html><head><title>Home</title><link rel="alternate" type="application/rss+xml" '
+                    f'href="/feed.xml" title="RSS"></head><body>hi</body></html>')
+    db = tmp_path / "kb.db"
+    run_kb("init", "--db", str(db), check=True)
+    added = run_kb("sources", "add", f"{server.base}/", "--db", str(db), "--allow-private")
+    assert added.returncode == 0, added.stderr
+    assert "added 127-0-0-1-" in added.stdout and "Policy Wire — AI" in added.stdout
+    again = run_kb("sources", "add", f"{server.base}/feed.xml", "--db", str(db), "--allow-private")
+    assert "already a source" in again.stdout
+    refused = run_kb("sources", "add", f"{server.base}/feed.xml", "--db", str(db))
+    assert refused.returncode == 1 and "private or local address" in refused.stderr
+
+    config = write_config(tmp_path / "empty.yaml", [])
+    crawl = run_kb("crawl", "--db", str(db), "--config", str(config), "--allow-private", "-q")
+    assert crawl.returncode == 0 and "1 new" in crawl.stdout, crawl.stderr
+
+    exported = run_kb("sources", "export", "--db", str(db))
+    outline = ET.fromstring(exported.stdout).find("body/outline")
+    assert outline is not None and outline.get("xmlUrl") == f"{server.base}/feed.xml"
+    assert outline.get("title") == "Policy Wire — AI"
+    (tmp_path / "feeds.opml").write_text(exported.stdout, encoding="utf-8")
+    other = tmp_path / "other.db"
+    run_kb("init", "--db", str(other), check=True)
+    imported = run_kb("sources", "import", str(tmp_path / "feeds.opml"), "--db", str(other))
+    assert imported.stdout.strip() == "import: 1 sources added, 0 already there"
+    assert run_kb("sources", "export", "--db", str(other)).stdout.count("<outline") == 1
+
+    source_id = added.stdout.split()[1].rstrip(":")
+    assert run_kb("sources", "disable", source_id, "--db", str(db)).returncode == 0
+    skipped = run_kb("crawl", "--db", str(db), "--config", str(config), "-q")
+    assert skipped.returncode == 1 and "no sources to crawl" in skipped.stderr
+    run_kb("sources", "enable", source_id, "--db", str(db), check=True)
+    removed = run_kb("sources", "remove", source_id, "--db", str(db))
+    assert removed.returncode == 0 and source_id not in run_kb("sources", "--db", str(db)).stdout
+    assert sqlite_utils.Database(db)["articles"].count == 1  # its articles stay
+
+
+def test_source_mistakes_are_one_line_errors(tmp_path):
+    db = tmp_path / "kb.db"
+    run_kb("init", "--db", str(db), check=True)
+    bad_opml = tmp_path / "bad.opml"
+    bad_opml.write_text("<opml><body><outline text='x' xmlUrl='file:///etc/passwd'/></body></opml>")
+    cases = [
+        (["sources", "disable", "nope"], "Error: unknown source 'nope' (kb sources lists them)"),
+        (["sources", "import", str(bad_opml)], "Error: not an http(s) feed URL in the OPML file"),
+        (["sources", "add", "ftp://example.org/feed"], "Error: not an http(s) URL"),
+    ]
+    for args, message in cases:
+        result = run_kb(*args, "--db", str(db))
+        assert result.returncode != 0 and result.stderr.startswith(message), result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_a_feed_given_with_feed_is_named_by_its_title_not_its_host(server, tmp_path):
+    server.add("/a.html", article_html("Chips", LOREM))
+    server.add("/feed.xml", rss2(server.base, [{"title": "Chips", "link": f"{server.base}/a.html"}],
+                                 title="Chip Policy Daily"), content_type="application/rss+xml")
+    db = tmp_path / "kb.db"
+    for _ in range(2):  # the second run keeps the name
+        run_kb("crawl", "--db", str(db), "--feed", f"{server.base}/feed.xml", "-q", check=True)
+    [name] = [r["name"] for r in sqlite_utils.Database(db).query("select name from sources")]
+    assert name == "Chip Policy Daily"
