@@ -162,7 +162,7 @@ def test_corrections_win_over_later_runs(demo_db_copy):
 def test_review_of_unknown_things_is_one_line(demo_db_copy):
     result = CliRunner().invoke(cli, ["review", "topic", "1", "astrology", "--reject",
                                       "--db", str(demo_db_copy)])
-    assert result.exit_code == 1 and result.output.strip() == "Error: unknown topic 'astrology'"
+    assert result.exit_code == 2 and result.output.strip() == "Error: unknown topic 'astrology'"
 
 
 @pytest.mark.parametrize("text", [

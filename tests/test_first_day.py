@@ -68,8 +68,8 @@ def test_sources_added_by_homepage_are_named_by_their_feed_and_round_trip_throug
     server.add("/a.html", article_html("Chips and rules", LOREM))
     server.add("/feed.xml", rss2(server.base, [{"title": "Chips and rules", "link": f"{server.base}/a.html"}],
                                  title="Policy Wire — AI"), content_type="application/rss+xml")
-    server.add("/", f'<html><head><title>Home</title><link rel="alternate" type="application/rss+xml" '
-                    f'href="/feed.xml" title="RSS"></head><body>hi</body></html>')
+    server.add("/", '<html><head><title>Home</title><link rel="alternate" type="application/rss+xml" '
+                    'href="/feed.xml" title="RSS"></head><body>hi</body></html>')
     db = tmp_path / "kb.db"
     run_kb("init", "--db", str(db), check=True)
     added = run_kb("sources", "add", f"{server.base}/", "--db", str(db), "--allow-private")
@@ -130,3 +130,60 @@ def test_a_feed_given_with_feed_is_named_by_its_title_not_its_host(server, tmp_p
         run_kb("crawl", "--db", str(db), "--feed", f"{server.base}/feed.xml", "-q", check=True)
     [name] = [r["name"] for r in sqlite_utils.Database(db).query("select name from sources")]
     assert name == "Chip Policy Daily"
+
+
+def test_filter_mistakes_are_one_line_errors_with_a_suggestion(tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+    from kb.store.connection import open_db
+    from kb.store.writes import save_article
+
+    db = tmp_path / "kb.db"
+    save_article(open_db(db), {"url": "https://x.example/a", "original_url": "https://x.example/a",
+                               "title": "Mistral AI raises", "text": "Mistral AI raised money.",
+                               "fetched_at": "2026-10-01T00:00:00+00:00",
+                               "published_at": "2026-10-01T00:00:00+00:00"})
+    from kb.enrich.runner import run_enrichment
+
+    run_enrichment(open_db(db), only=["entities"], quiet=True)
+    cases = [
+        (["search", "Mistral", "--mode", "keyword", "--vendor", "Mistral"],
+         "Error: unknown vendor 'Mistral' (did you mean 'Mistral AI'?)"),
+        (["search", "Mistral", "--mode", "keyword", "--topic", "exportcontrols"],
+         "Error: unknown topic 'exportcontrols' (did you mean 'export-controls'?)"),
+        (["search", "Mistral", "--mode", "keyword", "--since", "2026-13-01"],
+         "Error: since '2026-13-01' is no date"),
+        (["search", "Mistral", "--mode", "keyword", "--since", "last week"],
+         "Error: since 'last week' is no date"),
+        (["export", "--topic", "fundign"], "Error: unknown topic 'fundign' (did you mean 'funding'?)"),
+        (["review", "vendor", "1", "Mistral", "--confirm"], "Error: unknown vendor 'Mistral' (did you mean"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+    ok = CliRunner().invoke(cli, ["search", "Mistral", "--mode", "keyword", "--vendor", "mistral ai",
+                                  "--since", "2026-09-01", "--until", "2026-10-01", "--db", str(db)])
+    assert ok.exit_code == 0 and "Mistral AI raises" in ok.output
+    new = CliRunner().invoke(cli, ["review", "vendor", "1", "Mistral Compute", "--confirm", "--new",
+                                   "--db", str(db)])
+    assert new.exit_code == 0, new.output
+    missing = CliRunner().invoke(cli, ["enrich", "--db", str(tmp_path / "missing.db")])
+    assert missing.exit_code == 1 and "run 'kb init' first" in missing.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_relative_days():
+    import datetime as dt
+
+    from kb.search.filters import parse_day
+
+    today = dt.date(2026, 12, 9)  # a Wednesday
+    assert parse_day("7d", today=today) == dt.date(2026, 12, 2)
+    assert parse_day("2w", today=today) == dt.date(2026, 11, 25)
+    assert parse_day("last-week", today=today) == dt.date(2026, 11, 30)
+    assert parse_day("this-month", today=today) == dt.date(2026, 12, 1)
+    assert parse_day("last-month", today=today) == dt.date(2026, 11, 1)
+    assert parse_day("this-year", today=today) == dt.date(2026, 1, 1)
+    assert parse_day("2026-02-03", today=today) == dt.date(2026, 2, 3)

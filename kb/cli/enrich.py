@@ -34,7 +34,7 @@ def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet
     from kb.store.connection import open_db
 
     setup_logging(quiet)
-    counts = run_enrichment(open_db(db_path), only=list(stages) or None, quiet=quiet)
+    counts = run_enrichment(open_db(db_path, must_exist=True), only=list(stages) or None, quiet=quiet)
     click.echo("enrich: " + ", ".join(f"{n} {counts[n]}" for n in STAGES if n in counts))
 
 
@@ -49,18 +49,20 @@ def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet
 @click.option("--by", "reviewer", default=lambda: os.environ.get("USER", "analyst"),
               show_default="$USER", help="Who makes the correction.")
 @click.option("--note", help="Why.")
+@click.option("--new", is_flag=True, help="Confirm a vendor or jurisdiction nobody has named yet.")
 @friendly_errors
 def review(target: str, article_id: int, value: str, db_path: str, verdict: str | None,
-           reviewer: str, note: str | None) -> None:
+           reviewer: str, note: str | None, new: bool) -> None:
     """Confirm or reject a topic, vendor, jurisdiction or funding row of an article.
 
-    VALUE is a topic slug, a vendor or jurisdiction name, or a funding event's id. A correction
-    overrides the machine on every later run.
+    VALUE is a topic slug, a vendor or jurisdiction name (a known one, in any case, unless --new),
+    or a funding event's id. A correction overrides the machine on every later run.
 
     \b
     Examples:
       kb review topic 42 funding --reject --note "capex, not a funding round"
       kb review vendor 42 "Mistral AI" --confirm
+      kb review vendor 42 "Aleph Alpha Research" --confirm --new
       kb review funding 42 17 --reject
     """
     from kb.enrich.review import save_review
@@ -69,7 +71,7 @@ def review(target: str, article_id: int, value: str, db_path: str, verdict: str 
     if verdict is None:
         raise click.UsageError("say --confirm or --reject")
     save_review(open_db(db_path, create=False), article_id=article_id, target=target, value=value,
-                verdict=verdict, reviewer=reviewer, note=note)
+                verdict=verdict, reviewer=reviewer, note=note, new=new)
     click.echo(f"{verdict}ed {target} {value!r} of article {article_id} (by {reviewer})")
 
 

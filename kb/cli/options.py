@@ -108,6 +108,20 @@ def crawl_log(db_path: str, log_file: Path | None) -> Path:
     return log_file or Path(db_path).with_suffix(".crawl.log")
 
 
+def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--topic, --vendor, --jurisdiction, --source, --since and --until (kb.search.filters)."""
+    for name, text in reversed((
+        ("topic", "Only articles with this topic slug."),
+        ("vendor", "Only articles naming this vendor."),
+        ("jurisdiction", "Only articles about this jurisdiction."),
+        ("source", "Only articles from this source (its id)."),
+        ("since", "Only articles published on or after this day (YYYY-MM-DD, 7d, last-week...)."),
+        ("until", "Only articles published on or before this day."),
+    )):
+        fn = click.option(f"--{name}", name, help=text)(fn)
+    return fn
+
+
 def parse_settings(values: tuple[str, ...]) -> dict[str, str]:
     settings = {}
     for value in values:

@@ -8,10 +8,7 @@ from typing import Any
 
 import click
 
-from kb.cli.options import (
-    db_option,
-    friendly_errors,
-)
+from kb.cli.options import db_option, filter_options, friendly_errors
 
 
 @click.command()
@@ -19,29 +16,32 @@ from kb.cli.options import (
 @db_option
 @click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="hybrid",
               show_default=True)
-@click.option("--topic", help="Only articles with this topic slug.")
-@click.option("--vendor", help="Only articles naming this vendor.")
-@click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")
+@filter_options
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
 @friendly_errors
-def search(query: str, db_path: str, mode: str, topic: str | None, vendor: str | None,
-           since: str | None, limit: int, as_json: bool) -> None:
+def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, **filter_values: Any) -> None:
     """Search the knowledge base (QUERY '-' reads one query per line from stdin).
+
+    Filters take known names in any case (an unknown one is an error that suggests the nearest),
+    and dates as YYYY-MM-DD or relative: 7d, 2w, today, yesterday, this-week, last-week,
+    this-month, last-month, this-year.
 
     \b
     Examples:
       kb search "Mistral debt"
       kb search "which European companies want independence from US vendors?" --mode semantic
       kb search "export controls" --topic export-controls --since 2026-10-01 --json
+      kb search "chips" --vendor nvidia --since last-month
       printf 'Mistral\nNvidia China\n' | kb search - --json
     """
-    from kb.search.engine import Filters, Query
+    from kb.search.engine import Query
     from kb.search.engine import search as run_search
+    from kb.search.filters import Known, parse_filters
     from kb.store.connection import open_db
 
     db = open_db(db_path, create=False)
-    filters = Filters(topic=topic, vendor=vendor, since=since)
+    filters = parse_filters(filter_values, Known.from_db(db))
     queries = [line.strip() for line in sys.stdin if line.strip()] if query == "-" else [query]
     for text in queries:
         results = run_search(db, Query(text=text, mode=mode, limit=limit, filters=filters))

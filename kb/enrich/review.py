@@ -12,6 +12,7 @@ from sqlite_utils.db import Database
 
 from kb.core.clock import utcnow
 from kb.core.errors import KbError
+from kb.core.names import FilterError, canonical
 
 TARGETS = ("topic", "vendor", "jurisdiction", "funding")
 
@@ -25,16 +26,25 @@ def funding_signature(company: str | None, amount: float, currency: str) -> str:
 
 
 def save_review(db: Database, *, article_id: int, target: str, value: str, verdict: str,
-                reviewer: str, note: str | None = None) -> int:
-    """Record (or replace) a correction and apply it at once. Returns the review id."""
+                reviewer: str, note: str | None = None, new: bool = False) -> int:
+    """Record (or replace) a correction and apply it at once. Returns the review id.
+
+    A topic, vendor or jurisdiction must be known (the taxonomy, the gazetteer, or the entities
+    stored so far; any case): ``new`` confirms a vendor or jurisdiction nobody has named yet.
+    """
     if target not in TARGETS:
         raise ReviewError(f"unknown target {target!r} (use {', '.join(TARGETS)})")
     if verdict not in ("confirm", "reject"):
         raise ReviewError("the verdict must be confirm or reject")
     if not db.execute("select 1 from articles where id = ?", [article_id]).fetchone():
         raise ReviewError(f"no article with id {article_id}")
-    if target == "topic" and not db.execute("select 1 from topics where slug = ?", [value]).fetchone():
-        raise ReviewError(f"unknown topic {value!r}")
+    if target == "topic":
+        value = canonical("topic", value, [r[0] for r in db.execute("select slug from topics")])
+    if target in ("vendor", "jurisdiction") and not new:
+        try:
+            value = canonical(target, value, known_names(db, target))
+        except FilterError as exc:
+            raise FilterError(f"{exc}; --new adds a {target} nobody has named yet") from None
     if target == "funding":
         value = _funding_value(db, article_id, value)
     with db.conn:
@@ -45,6 +55,15 @@ def save_review(db: Database, *, article_id: int, target: str, value: str, verdi
             "reviewer": reviewer, "note": note, "reviewed_at": utcnow()}).last_pk
     apply_reviews(db)
     return cast(int, review_id)
+
+
+def known_names(db: Database, kind: str) -> list[str]:
+    """The gazetteer's names of ``kind`` and those already stored (reviews add to them)."""
+    from kb.enrich.gazetteer import load_gazetteer
+
+    names = {e.name for e in load_gazetteer().entries.values() if e.kind == kind}
+    names |= {r[0] for r in db.execute("select name from entities where kind = ?", [kind])}
+    return sorted(names)
 
 
 def _funding_value(db: Database, article_id: int, value: str) -> str:

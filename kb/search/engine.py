@@ -19,6 +19,7 @@ from kb.core.errors import KbError
 from kb.core.language import guess_language
 from kb.core.text import QUERY_STOPWORDS
 from kb.enrich.embed import Embedder, get_embedder, model_for
+from kb.search.filters import Filters
 from kb.search.translate import vocabulary_for
 from kb.search.vectors import load_index
 
@@ -55,41 +56,6 @@ WORD = re.compile(r"\w+", re.UNICODE)
 
 class SearchError(KbError):
     """A query that cannot be answered (empty, or an unknown mode)."""
-
-
-@dataclass
-class Filters:
-    topic: str | None = None
-    vendor: str | None = None
-    jurisdiction: str | None = None
-    source: str | None = None
-    since: str | None = None
-    until: str | None = None
-
-    def sql(self) -> tuple[str, list[Any]]:
-        """A WHERE fragment over ``articles a`` (applied inside each query, not after a cut)."""
-        where, params = [], []
-        if self.topic:
-            where.append("a.id in (select article_id from article_topics where topic = ?)")
-            params.append(self.topic)
-        for kind, value in (("vendor", self.vendor), ("jurisdiction", self.jurisdiction)):
-            if value:
-                where.append("a.id in (select ae.article_id from article_entities ae join entities e "
-                             "on e.id = ae.entity_id where e.kind = ? and e.name = ? collate nocase)")
-                params += [kind, value]
-        if self.source:
-            where.append("a.source_id = ?")
-            params.append(self.source)
-        if self.since:
-            where.append("a.published_at >= ?")
-            params.append(self.since)
-        if self.until:
-            where.append("a.published_at < ?")
-            params.append(self.until)
-        return " and ".join(where), params
-
-    def active(self) -> bool:
-        return any(vars(self).values())
 
 
 @dataclass

@@ -27,15 +27,16 @@ def connect(path: str | Path) -> Database:
     return db
 
 
-def open_db(path: str | Path, *, create: bool = True) -> Database:
+def open_db(path: str | Path, *, create: bool = True, must_exist: bool = False) -> Database:
     """Open the knowledge base at ``path``, checking its schema version once.
 
     A writer (``create=True``) creates the file if needed and migrates an older schema forward. A
     reader (``create=False``) never changes the file: a missing database or an older schema asks
-    for `kb init`. A schema from a later release is refused either way, never downgraded.
+    for `kb init`. A schema from a later release is refused either way, never downgraded. A writer
+    that works on what is stored (``must_exist``: enrich) refuses a missing file too.
     """
     path = Path(path)
-    if not create and not path.exists():
+    if (not create or must_exist) and not path.exists():
         raise DatabaseError(f"no database at {path}: run 'kb init' first")
     try:
         db = connect(path)
