@@ -187,3 +187,16 @@ def test_relative_days():
     assert parse_day("last-month", today=today) == dt.date(2026, 11, 1)
     assert parse_day("this-year", today=today) == dt.date(2026, 1, 1)
     assert parse_day("2026-02-03", today=today) == dt.date(2026, 2, 3)
+
+
+def test_the_demo_crawl_works_while_its_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_kb("sample", "crawl", "--db", str(tmp_path / "demo.db"), "--port", str(port))
+    assert result.returncode == 0, result.stderr
+    assert f"port {port} is taken: the sample site is served on port" in result.stderr
+    assert "156 new" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import click
 
@@ -37,4 +38,6 @@ for command in (  # in the order of the pipeline, as `kb --help` and the README 
 
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # `kb export | head`: end quietly when the reader goes away, as other shell tools do
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     cli()

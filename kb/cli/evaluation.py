@@ -63,12 +63,14 @@ def sample() -> None:
 
 
 @sample.command("serve")
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=int,
+              help="Port to serve on (a taken one gives way to a free one; 0 for any).")
 @friendly_errors
 def sample_serve(port: int) -> None:
     """Serve the sample outlets' feeds and pages on 127.0.0.1 until interrupted."""
     from kb.evaluation.sample import serve_forever
 
+    setup_logging(False)
     serve_forever(port=port)
 
 
@@ -88,7 +90,8 @@ def sample_labels(out_path: str) -> None:
 @sample.command("crawl")
 @db_option
 @click.option("--port", default=8765, show_default=True, type=int,
-              help="Port to serve the sample site on while crawling (the demo config uses 8765).")
+              help="Port to serve the sample site on while crawling (a taken one gives way to a "
+                   "free one; 0 for any).")
 @quiet_option
 @friendly_errors
 def sample_crawl(db_path: str, port: int, quiet: bool) -> None:

@@ -4,8 +4,10 @@ this package (kb/evaluation/corpus), served locally."""
 from __future__ import annotations
 
 import email.utils
+import errno
 import functools
 import json
+import logging
 import shutil
 import tempfile
 import threading
@@ -22,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from kb.core.config import Config, Source
 from kb.core.resources import bundled, cache_dir
 
+logger = logging.getLogger("aiwatch.sample")
 SAMPLE_DIR = bundled("kb.evaluation", "corpus")
 TEMPLATES = bundled("kb.evaluation", "templates")
 MONTHS = {
@@ -205,9 +208,17 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def serve_site(directory: Path, port: int = 0) -> Iterator[str]:
-    """Serve ``directory`` on 127.0.0.1 in a thread; yields the base URL."""
+    """Serve ``directory`` on 127.0.0.1 in a thread; yields the base URL. A port that is taken
+    gives way to a free one, and the log says which."""
     handler = functools.partial(QuietHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        logger.warning("port %d is taken: the sample site is served on port %d instead", port,
+                       server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
