@@ -200,3 +200,16 @@ def test_the_demo_crawl_works_while_its_port_is_taken(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"port {port} is taken: the sample site is served on port" in result.stderr
     assert "156 new" in result.stdout
+
+
+def test_schedule_once_reports_a_crawl_where_every_feed_failed_as_failed(tmp_path):
+    config = tmp_path / "aiwatch.yaml"
+    config.write_text("crawl: {download_delay: 0, retries: 0, timeout: 5}\n"
+                      "schedule: {crawl_every_minutes: 30, jitter_seconds: 0}\n"
+                      "sources:\n  - {id: gone, name: Gone, feed_url: 'http://gone.invalid/feed.xml'}\n"
+                      "  - {id: away, name: Away, feed_url: 'http://away.invalid/feed.xml'}\n",
+                      encoding="utf-8")
+    proc = run_kb("schedule", "--once", "--db", str(tmp_path / "kb.db"), "--config", str(config),
+                  timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "update: failed" in proc.stdout
