@@ -40,14 +40,14 @@ class ArticleItem:
     feed_lang: str | None = None
     entry_fingerprint: str | None = None
     guid: str | None = None
-    body: bytes | None = None
-    body_gz: bytes | None = None  # the body gzip-compressed (by an extraction worker)
+    body: bytes | None = field(default=None, repr=False)  # no page bytes in a logged item
+    body_gz: bytes | None = field(default=None, repr=False)  # gzip-compressed (by an extraction worker)
     encoding: str | None = None
     final_url: str | None = None
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     page_error: str | None = None
-    extracted: dict[str, Any] | None = None
+    extracted: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass

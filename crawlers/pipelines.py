@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import gzip
 import logging
 import os
@@ -15,6 +16,8 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import deferred_from_coro
+from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as sqlite-utils uses
 
 from crawlers.items import ArticleItem, FeedResult, PageRefused
 from kb.core.progress import progress
@@ -25,6 +28,7 @@ from kb.store.connection import open_db
 from kb.store.health import PageHealth
 
 logger = logging.getLogger("aiwatch.crawl")
+detail = logging.getLogger("aiwatch.detail.crawl")
 EXTRACTABLE = ("html", "xml", "text/plain")
 WORKER_NICENESS = 5
 RUN_FIELDS = ("feeds_ok", "feeds_not_modified", "feeds_failed", "feeds_unreachable", "articles_new",
@@ -116,6 +120,7 @@ class StoragePipeline:
         self.stored: Counter[str] = Counter()
         self.held: dict[str, FeedResult] = {}
         self.failed: list[FeedResult] = []  # saved at the end, once it is known whose fault it was
+        self.stopped: str | None = None  # why the crawl stopped early (a full disk)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StoragePipeline:
@@ -133,6 +138,22 @@ class StoragePipeline:
 
     def close_spider(self, spider: Any = None) -> None:
         self.bar.close()
+        try:
+            self._finish()
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not storage_failure(exc):
+                raise
+            # not even the run's row can be written: it stays 'running', the next run marks it
+            # interrupted, and the command reports the failure
+            detail.warning("cannot record the end of the run: %s", exc)
+        finally:
+            self.db.close()
+
+    def _finish(self) -> None:
+        if self.stopped:
+            kbdb.finish_crawl_run(self.db, self.run_id, {k: self.counts[k] for k in RUN_FIELDS},
+                                  [*self.errors, self.stopped], status="failed")
+            return
         # Every feed unreachable at once (DNS, connection) is the machine's failure, not each
         # source's: recorded, but no source is backed off for it.
         reached = self.counts["feeds_ok"] + self.counts["feeds_not_modified"]
@@ -145,9 +166,27 @@ class StoragePipeline:
         self.page_health.save(self.db)
         kbdb.finish_crawl_run(self.db, self.run_id, {k: self.counts[k] for k in RUN_FIELDS},
                               self.errors)
-        self.db.close()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
+        if self.stopped:
+            return item  # the database cannot take more: the rest waits for the next run
+        try:
+            self._process(item)
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not storage_failure(exc):
+                raise
+            self._stop(str(exc))
+        return item
+
+    def _stop(self, reason: str) -> None:
+        """The disk is full (or failing): stop the crawl; what is stored stays, and the feeds whose
+        pages are not all in keep no validators, so the next run fetches what is missing."""
+        self.stopped = f"the database cannot be written ({reason})"
+        detail.warning("stopping the crawl: %s", self.stopped)
+        if self.crawler is not None and self.crawler.engine is not None:
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="storage_failed"))
+
+    def _process(self, item: Any) -> None:
         if isinstance(item, FeedResult):
             if item.status == "failed":
                 self.failed.append(item)
@@ -161,7 +200,6 @@ class StoragePipeline:
         elif isinstance(item, PageRefused):
             self.counts["pages_refused"] += 1
             self._page_stored(item.source_id)
-        return item
 
     def _page_stored(self, source_id: str) -> None:
         self.stored[source_id] += 1
@@ -194,3 +232,11 @@ class StoragePipeline:
         self.counts[f"articles_{status}"] += 1
         self.bar.update(1)
         self._show()
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """A full disk or a failing one: the crawl cannot go on, whatever it fetches."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EROFS):
+        return True
+    text = str(exc).lower()
+    return any(s in text for s in ("database or disk is full", "disk i/o error", "readonly database"))

@@ -213,3 +213,68 @@ def test_schedule_once_reports_a_crawl_where_every_feed_failed_as_failed(tmp_pat
                   timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "update: failed" in proc.stdout
+
+
+def test_a_full_disk_stops_the_crawl_in_one_line_and_loses_nothing(server, tmp_path):
+    import random
+    import subprocess
+
+    import pytest
+
+    words = "model chip export rule fund cloud policy vendor sovereign open weights licence".split()
+    rng = random.Random(5)
+    items = []
+    for i in range(150):
+        paragraphs = [" ".join(rng.choice(words) + str(rng.randint(0, 999)) for _ in range(120))
+                      for _ in range(12)]
+        link = server.add(f"/a{i}.html", article_html(f"Story {i}", paragraphs))
+        items.append({"title": f"Story {i}", "link": link})
+    feed = server.add("/feed.xml", rss2(server.base, items), content_type="application/rss+xml")
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tiny)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        db = tiny / "kb.db"
+        run_kb("init", "--db", str(db), check=True)
+        full = run_kb("crawl", "--db", str(db), "--feed", feed, "-s", "DOWNLOAD_DELAY=0",
+                      "--log-file", str(tmp_path / "crawl.log"))
+        lines = (full.stdout + full.stderr).splitlines()
+        assert full.returncode == 1 and "Traceback" not in full.stdout + full.stderr
+        [error] = [ln for ln in lines if ln.startswith("Error:")]
+        assert "the database cannot be written (database or disk is full)" in error, error
+        assert len(lines) <= 3, lines
+        partial = sqlite_utils.Database(db)
+        stored = partial["articles"].count
+        assert 0 < stored < 150
+        assert partial.execute("pragma integrity_check").fetchone()[0] == "ok"
+        roomy = tmp_path / "kb.db"
+        partial.conn.backup(sqlite_utils.Database(roomy).conn)
+        partial.conn.close()
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
+    again = run_kb("crawl", "--db", str(roomy), "--feed", feed, "-s", "DOWNLOAD_DELAY=0", "-q")
+    assert again.returncode == 0, again.stderr
+    db = sqlite_utils.Database(roomy)
+    assert db.execute("select count(*), count(distinct url) from articles").fetchone() == (150, 150)
+    assert [r["status"] for r in db.query("select status from crawl_runs order by id")] == [
+        "failed", "completed"]
+
+
+def test_unusable_configuration_files_and_settings_are_one_line_errors(tmp_path):
+    binary = tmp_path / "config.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    cases = [
+        (["--config", str(binary)], "not a text file"),
+        (["--config", str(tmp_path)], "is a folder, not a file"),
+        (["-s", "DOWNLOAD_DELAY=abc", "--feed", "http://127.0.0.1:9/feed.xml"],
+         "-s DOWNLOAD_DELAY=abc: expected a number"),
+        (["-s", "ROBOTSTXT_OBEY=maybe", "--feed", "http://127.0.0.1:9/feed.xml"],
+         "-s ROBOTSTXT_OBEY=maybe: expected true or false"),
+    ]
+    for args, message in cases:
+        result = run_kb("crawl", "--db", str(tmp_path / "kb.db"), *args)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("Error: ") and message in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1

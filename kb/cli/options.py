@@ -84,13 +84,21 @@ def setup_logging(quiet: bool, *, verbose: bool = False, log_file: Path | None =
     handlers: list[logging.Handler] = [console]
     if log_file is not None:
         try:
-            file = RotatingFileHandler(log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+            file = QuietFileHandler(log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
         except OSError as exc:
             raise KbError(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
         file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         file.addFilter(_OursOrWarnings())
         handlers.append(file)
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+
+
+class QuietFileHandler(RotatingFileHandler):
+    """A log file that fails silently (a full disk must not fill the console with logging's own
+    tracebacks): the run's outcome still reaches the console."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
 
 
 def verbose_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -67,7 +67,13 @@ def run_crawl(db_path: str | Path, config: Config, *, feeds: list[str] | None = 
     run = db.execute("select max(id) from crawl_runs").fetchone()[0] or 0
     if run == last_run:
         raise CrawlError("the crawl did not start (see the messages above)")
-    return _run_row(db, run, len(due))
+    row = _run_row(db, run, len(due))
+    if row["status"] != "completed":
+        reason = row["errors"][-1] if row["status"] == "failed" and row["errors"] else \
+            "it stopped before its end (see the log file)"
+        raise CrawlError(f"crawl #{run} failed: {reason}; what was stored is kept, and the next run "
+                         "fetches the rest")
+    return row
 
 
 def failure_lines(db_path: str | Path, run: dict[str, Any]) -> list[str]:

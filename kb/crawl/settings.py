@@ -7,6 +7,7 @@ from typing import Any
 
 from kb import __version__
 from kb.core.config import Config
+from kb.core.errors import KbError
 
 
 def scrapy_settings(config: Config, db_path: str | Path, *, overrides: dict[str, str],
@@ -35,5 +36,30 @@ def scrapy_settings(config: Config, db_path: str | Path, *, overrides: dict[str,
         "LOG_LEVEL": "ERROR" if quiet else "WARNING",
     }, priority="cmdline")
     for name, value in overrides.items():
-        settings.set(name, value, priority="cmdline")
+        settings.set(name, checked_value(name, value, settings.get(name)), priority="cmdline")
     return settings
+
+
+class SettingError(KbError):
+    """A -s NAME=VALUE whose value cannot be the setting's type."""
+
+    exit_code = 2
+
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def checked_value(name: str, value: str, default: Any) -> Any:
+    """``value`` as the type of the setting's default (a number, a flag), else SettingError."""
+    kind = type(default)
+    if kind is bool:
+        if value.strip().lower() not in TRUE + FALSE:
+            raise SettingError(f"-s {name}={value}: expected true or false")
+        return value.strip().lower() in TRUE
+    if kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            expected = "a whole number" if kind is int else "a number"
+            raise SettingError(f"-s {name}={value}: expected {expected}") from None
+    return value
