@@ -278,3 +278,22 @@ def test_unusable_configuration_files_and_settings_are_one_line_errors(tmp_path)
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.startswith("Error: ") and message in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_a_read_only_folder_is_one_line_error(tmp_path):
+    import subprocess
+
+    import pytest
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    try:
+        for args in (["init"], ["crawl", "--feed", "http://127.0.0.1:9/feed.xml"], ["serve"]):
+            result = run_kb(*args, "--db", str(folder / "kb.db"))
+            assert result.returncode == 1 and result.stderr.startswith("Error: "), result.stderr
+            assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
