@@ -17,10 +17,12 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
 
-from kb.crawl.netguard import refusal_reason, scheme_refusal
+from crawlers.resolver import GUARD, Refused
+from kb.crawl.netguard import scheme_refusal
 
 logger = logging.getLogger("aiwatch.crawl")
 detail = logging.getLogger("aiwatch.detail.crawl")  # the log file's, and the console's with -v
@@ -34,18 +36,19 @@ class PrivateNetworkGuard:
     """Refuse non-http(s) URLs always, and hosts on private networks unless allowed.
 
     The feed's own host is trusted (the user configured it); every other host a feed or a redirect
-    points to must resolve to public addresses only. robots.txt is fetched only for hosts the
-    guard already let through.
+    points to must resolve to public addresses only. The lookup is crawlers.resolver's, whose
+    answer is pinned: the connection goes to the address checked here, and a lookup that fails is
+    a refusal. robots.txt is fetched only for hosts the guard already let through.
     """
 
     def __init__(self, allow_private: bool) -> None:
         self.allow_private = allow_private
         self.refused = 0
         self.allowed_netlocs: set[str] = set()
-        self.resolved: set[str | None] = set()  # hosts already looked up (cached by netguard)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PrivateNetworkGuard:
+        GUARD.configure(crawler.settings)
         return cls(crawler.settings.getbool("KB_ALLOW_PRIVATE"))
 
     async def process_request(self, request: Request) -> Any:
@@ -56,12 +59,10 @@ class PrivateNetworkGuard:
                     parts.netloc in self.allowed_netlocs):
                 return None
             feed_url = (request.meta.get("source") or {}).get("feed_url")
-            if parts.hostname in self.resolved or parts.netloc == _netloc(feed_url):
-                reason = refusal_reason(request.url, feed_url)  # no name to look up
-            else:  # resolving a name can block: do it off the reactor thread
-                reason = await asyncio.get_running_loop().run_in_executor(
-                    None, refusal_reason, request.url, feed_url)
-                self.resolved.add(parts.hostname)
+            feed_host = (urlsplit(feed_url).hostname or "") if feed_url else ""
+            GUARD.trust(feed_host)
+            if parts.hostname != feed_host:  # the feed's own host is trusted: no lookup here
+                reason = await self._host_refusal(parts.hostname or "")
         if reason:
             self.refused += 1
             via = request.meta.get("redirect_urls")
@@ -69,6 +70,16 @@ class PrivateNetworkGuard:
                            f" (redirected from {via[0]})" if via else "", reason)
             raise RefusedRequest(f"refused: {reason}")
         self.allowed_netlocs.add(parts.netloc)
+        return None
+
+    @staticmethod
+    async def _host_refusal(host: str) -> str | None:
+        if not host:
+            return "the URL has no host"
+        try:
+            await maybe_deferred_to_future(GUARD.lookup(host))
+        except Refused as exc:
+            return str(exc)
         return None
 
 

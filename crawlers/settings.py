@@ -29,6 +29,8 @@ REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 DNS_TIMEOUT = 10
+# The private-network guard's resolver: lookups checked and pinned (crawlers/resolver.py).
+TWISTED_DNS_RESOLVER = "crawlers.resolver.GuardedResolver"
 
 # Only http(s) is ever fetched, whatever a feed links to.
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
@@ -52,6 +54,7 @@ ITEM_PIPELINES = {
 KB_DB = "kb.db"
 KB_EXTRACT_WORKERS = 2
 KB_ALLOW_PRIVATE = False
+KB_DNS_SERVERS = ""  # host:port,... to resolve through instead of the system resolver
 KB_QUIET = False
 KB_SOURCES_SKIPPED = 0
 # Retries: the n-th waits KB_RETRY_BACKOFF_BASE * 2**(n-1) s (at most KB_RETRY_BACKOFF_MAX) or what

@@ -20,16 +20,24 @@ def is_private_address(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+def addresses_refusal(host: str, addresses: list[str]) -> str | None:
+    """Why ``host`` must not be fetched given the addresses it resolved to, or None: any private
+    one refuses it, and so does none at all (a failed lookup is a refusal, never a pass)."""
+    if not addresses:
+        return f"{host or '(no host)'} could not be resolved"
+    if any(is_private_address(a) for a in addresses):
+        return f"{host} is a private or local address"
+    return None
+
+
 @lru_cache(maxsize=4096)
-def resolves_to_private(host: str) -> bool:
-    """True if ``host`` is, or resolves to, a non-public address (any of its addresses)."""
-    if not host:
-        return True
+def host_refusal(host: str) -> str | None:
+    """Why ``host`` must not be fetched, from the system resolver's answer (any of its addresses)."""
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP) if host else []
     except (socket.gaierror, UnicodeError, OSError):
-        return False  # unresolvable: the download itself will fail and be reported
-    return any(is_private_address(str(info[4][0])) for info in infos)
+        infos = []
+    return addresses_refusal(host, [str(info[4][0]) for info in infos])
 
 
 def scheme_refusal(url: str) -> str | None:
@@ -51,6 +59,4 @@ def refusal_reason(url: str, trusted_url: str | None) -> str | None:
         return "malformed URL"
     if trusted_url and host == (urlsplit(trusted_url).hostname or "").lower():
         return None
-    if resolves_to_private(host):
-        return f"{host or '(no host)'} is a private or local address"
-    return None
+    return host_refusal(host)
