@@ -48,12 +48,15 @@ def _private_db(db_path: str, config_name: str | None, private_path: str | None)
 @click.option("--smtp-security", type=click.Choice(["none", "starttls", "ssl"]),
               help="Connection security (overrides $KB_SMTP_SECURITY and the config).")
 @click.option("--mail-from", help="Sender address (overrides $KB_MAIL_FROM and the config).")
+@click.option("--base-url", metavar="URL",
+              help="The web instance's public address, for one-click unsubscribe links (else "
+                   "$KB_BASE_URL, or the config's base_url; without one, mailto: only).")
 @quiet_option
 @friendly_errors
 def digest(db_path: str, config_name: str | None, week: str | None, out_dir: str | None,
            send: bool, private_path: str | None, smtp_host: str | None, smtp_port: int | None,
            smtp_user: str | None, smtp_security: str | None, mail_from: str | None,
-           quiet: bool) -> None:
+           base_url: str | None, quiet: bool) -> None:
     """Render (and with --send, mail) the weekly digest for every subscriber.
 
     Without --out or --send, prints the plain-text digest (all topics) as a preview.
@@ -64,14 +67,16 @@ def digest(db_path: str, config_name: str | None, week: str | None, out_dir: str
       kb digest --week 2026-W46 --out digests/
       KB_SMTP_HOST=smtp.example.org KB_SMTP_PASSWORD=... kb digest --send
     """
-    from kb.core.config import load_config
+    from kb.core.config import load_config, resolve_base_url
     from kb.publish.digest.build import IsoWeek, build_week
-    from kb.publish.digest.mail import require_sendable, smtp_settings
+    from kb.publish.digest.mail import check_sender, require_sendable, smtp_settings
     from kb.publish.digest.subscribers import list_subscribers
+    from kb.publish.unsubscribe import signing_secret
     from kb.store.connection import open_db
 
     setup_logging(quiet)
     config = load_config(config_name)
+    url = resolve_base_url(base_url, os.environ, config)
     now = datetime.now(UTC)
     iso_week = IsoWeek.parse(week) if week else IsoWeek.last_full(now)
     settings = None
@@ -80,15 +85,18 @@ def digest(db_path: str, config_name: str | None, week: str | None, out_dir: str
             "host": smtp_host, "port": smtp_port, "user": smtp_user, "security": smtp_security,
             "mail_from": mail_from}))
     sender_address = mail_from or os.environ.get("KB_MAIL_FROM") or config.smtp.mail_from
+    if sender_address:
+        check_sender(sender_address)
     data = build_week(open_db(db_path, create=False), week=iso_week, now=now)
     private = _private_db(db_path, config_name, private_path)
     subscribers = list_subscribers(private)
+    links = {"base_url": url, "secret": signing_secret(private) if url else None}
     if data.article_count == 0:
         click.echo(f"{iso_week.label}: no articles this week; the digest says so", err=True)
     if out_dir:
-        _write_out(out_dir, data, subscribers, sender_address, now)
+        _write_out(out_dir, data, subscribers, sender_address, now, links)
     if send:
-        _send(private, data, subscribers, settings, now, private_lock=_lock_path(private))
+        _send(private, data, subscribers, settings, now, links, private_lock=_lock_path(private))
     if not out_dir and not send:
         from kb.publish.digest.build import select_digest
         from kb.publish.digest.render import render_digest
@@ -109,20 +117,21 @@ def _lock_path(private: Any) -> str:
 
 
 def _write_out(out_dir: str, data: Any, subscribers: list[Any], mail_from: str | None,
-               now: datetime) -> None:
+               now: datetime, links: dict[str, Any]) -> None:
     from kb.publish.digest.render import compose_message, write_preview
 
     readers = subscribers or [_preview_reader()]
     for reader in readers:
-        msg, rendered = compose_message(data, reader, mail_from=mail_from, now=now)
+        msg, rendered = compose_message(data, reader, mail_from=mail_from, now=now,
+                                        **(links if subscribers else {}))
         name = f"{data.week.label}-{'preview' if not subscribers else reader.email}"
         write_preview(out_dir, name, msg, rendered)
     what = f"{len(readers)} digests" if subscribers else "the all-topics preview (no subscribers yet)"
     click.echo(f"{data.week.label}: wrote {what} to {out_dir}")
 
 
-def _send(private: Any, data: Any, subscribers: list[Any], settings: Any, now: datetime, *,
-          private_lock: str) -> None:
+def _send(private: Any, data: Any, subscribers: list[Any], settings: Any, now: datetime,
+          links: dict[str, Any], *, private_lock: str) -> None:
     from kb.core.runlock import run_lock
     from kb.publish.digest.mail import SmtpSender, send_digests
     from kb.publish.digest.render import compose_message
@@ -133,7 +142,8 @@ def _send(private: Any, data: Any, subscribers: list[Any], settings: Any, now: d
         return
     with run_lock(private_lock), SmtpSender(settings) as sender:
         report = send_digests(private, subscribers,
-                              lambda s: compose_message(data, s, mail_from=settings.mail_from, now=now)[0],
+                              lambda s: compose_message(data, s, mail_from=settings.mail_from, now=now,
+                                                        **links)[0],
                               week=data.week.label, sender=sender)
     for email, error in report.failed:
         click.echo(f"failed: {email}: {error}", err=True)

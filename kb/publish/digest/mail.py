@@ -12,13 +12,14 @@ import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Any, Protocol
 
 from sqlite_utils.db import Database
 
 from kb.core.config import Smtp
 from kb.core.errors import KbError
-from kb.publish.digest.subscribers import Subscriber, save_send, sent_ids
+from kb.publish.digest.subscribers import EMAIL, Subscriber, save_send, sent_ids
 
 SECURITY = ("none", "starttls", "ssl")
 ENV = {"host": "KB_SMTP_HOST", "port": "KB_SMTP_PORT", "user": "KB_SMTP_USER",
@@ -31,6 +32,16 @@ class MailError(KbError):
 
 class SendError(Exception):
     """One message was refused (bad address, rejected content); the others can still go."""
+
+
+def check_sender(value: str) -> str:
+    """A sender address, ``name@example.org`` or ``Name <name@example.org>``; else MailError."""
+    if any(c in value for c in "\r\n\x00"):
+        raise MailError("the sender address must be a single line")
+    if not EMAIL.fullmatch(parseaddr(value)[1]):
+        raise MailError(f"the sender address {value!r} is not an email address "
+                        "(expected name@example.org or 'Name <name@example.org>')")
+    return value
 
 
 def require_sendable(settings: Smtp) -> Smtp:
@@ -65,6 +76,8 @@ def smtp_settings(config: Smtp, *, env: Mapping[str, str],
         values["port"] = int(values["port"])
     except (TypeError, ValueError):
         raise MailError(f"SMTP port must be a number, got {values['port']!r}") from None
+    if values["mail_from"]:
+        check_sender(values["mail_from"])
     if values["security"] not in SECURITY:
         raise MailError(f"SMTP security must be none, starttls or ssl, got {values['security']!r}")
     return replace(config, **values)

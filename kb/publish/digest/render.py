@@ -8,6 +8,7 @@ readable in common mail clients and on a phone. No database, no network.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from kb.core.resources import bundled
 from kb.publish.digest.build import POLICY_TOPICS, Digest, IsoWeek, WeekData, select_digest
 from kb.publish.digest.subscribers import Subscriber
+from kb.publish.unsubscribe import make_token, unsubscribe_url
 
 TEMPLATES = bundled("kb.publish.digest", "templates")
 MONTHS = {
@@ -156,8 +158,10 @@ def message_id(week: IsoWeek, token: str, mail_from: str) -> str:
 
 
 def build_message(rendered: Rendered, *, to: str, mail_from: str, msgid: str, unsubscribe: str,
-                  now: datetime | None = None) -> EmailMessage:
-    """A multipart/alternative message (plain text first, then HTML) with list headers."""
+                  now: datetime | None = None, one_click: str | None = None) -> EmailMessage:
+    """A multipart/alternative message (plain text first, then HTML) with list headers: with a web
+    ``one_click`` URL, List-Unsubscribe offers it first and the ``mailto:`` second, and an HTTPS one
+    gets List-Unsubscribe-Post (RFC 8058 one-click)."""
     msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = rendered.subject
     msg["From"] = mail_from
@@ -165,7 +169,9 @@ def build_message(rendered: Rendered, *, to: str, mail_from: str, msgid: str, un
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = msgid
     msg["List-Id"] = "aiwatch weekly digest <digest.aiwatch>"
-    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["List-Unsubscribe"] = ", ".join(f"<{u}>" for u in (one_click, unsubscribe) if u)
+    if one_click and one_click.startswith("https://"):
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Precedence"] = "bulk"
     msg.set_content(rendered.text, charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
@@ -173,22 +179,36 @@ def build_message(rendered: Rendered, *, to: str, mail_from: str, msgid: str, un
 
 
 def compose_message(data: WeekData, subscriber: Subscriber, *, mail_from: str | None,
-                    now: datetime | None = None) -> tuple[EmailMessage, Rendered]:
-    """Select, render and wrap one subscriber's digest."""
+                    now: datetime | None = None, base_url: str | None = None,
+                    secret: bytes | None = None) -> tuple[EmailMessage, Rendered]:
+    """Select, render and wrap one subscriber's digest. With the instance's ``base_url`` and the
+    private database's signing ``secret``, the mail links the web instance's one-click unsubscribe."""
     sender = mail_from or PREVIEW_FROM
     unsubscribe = unsubscribe_link(sender, subscriber.token)
-    rendered = render_digest(select_digest(data, subscriber), unsubscribe=unsubscribe)
+    one_click = None
+    if base_url and secret:
+        one_click = unsubscribe_url(base_url, make_token(
+            secret, subscriber.token, now=now.timestamp() if now else None))
+    rendered = render_digest(select_digest(data, subscriber), unsubscribe=one_click or unsubscribe)
     msg = build_message(rendered, to=subscriber.email, mail_from=sender,
                         msgid=message_id(data.week, subscriber.token, sender), unsubscribe=unsubscribe,
-                        now=now)
+                        now=now, one_click=one_click)
     return msg, rendered
 
 
 def write_preview(out_dir: str | Path, name: str, msg: EmailMessage, rendered: Rendered) -> Path:
-    """Write ``<name>.eml`` (the whole message) and ``<name>.html`` (its HTML part) under ``out_dir``."""
+    """Write ``<name>.eml`` (the whole message) and ``<name>.html`` (its HTML part) under ``out_dir``,
+    readable by their owner only (they carry addresses and unsubscribe links)."""
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("@", "_at_"))
-    (folder / f"{safe}.eml").write_bytes(msg.as_bytes())
-    (folder / f"{safe}.html").write_text(rendered.html, encoding="utf-8")
+    _write_private(folder / f"{safe}.eml", msg.as_bytes())
+    _write_private(folder / f"{safe}.html", rendered.html.encode("utf-8"))
     return folder / f"{safe}.eml"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode on O_CREAT
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)

@@ -7,8 +7,8 @@ base itself, so addresses and unsubscribe tokens never reach Datasette.
 
 from __future__ import annotations
 
-import difflib
 import json
+import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -21,6 +21,7 @@ from sqlite_utils.utils import sqlite3  # pysqlite3 where installed, as sqlite-u
 
 from kb.core.clock import utcnow
 from kb.core.errors import DatabaseError, KbError
+from kb.search.filters import FilterError, canonical
 from kb.store.connection import connect
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -68,11 +69,14 @@ def private_db_path(db_path: str | Path, configured: str | None = None) -> Path:
 
 
 def open_private_db(path: str | Path) -> Database:
-    """Open (creating if needed) the private database and bring its tables up to date."""
+    """Open (creating if needed, readable by its owner only) the private database and bring its
+    tables up to date. SQLite gives its -wal and -shm files the main file's permissions."""
     try:
+        if Path(path).parent.is_dir() and not Path(path).exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         db = connect(path)
         _ensure_tables(db)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, OSError) as exc:
         raise DatabaseError(f"cannot open {path}: {exc}") from exc
     return db
 
@@ -113,24 +117,17 @@ def resolve_preferences(*, topics: Iterable[str], vendors: Iterable[str], profil
         raise SubscriberError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILES)})")
     if lang not in LANGUAGES:
         raise SubscriberError(f"unsupported language {lang!r} (use one of {', '.join(LANGUAGES)})")
-    slugs = list(known_topics)
+    slugs, names = list(known_topics), list(known_vendors)
     chosen: list[str] = list(PROFILES[profile]["topics"]) if profile else []
-    for slug in topics:
-        if slug not in slugs:
-            raise SubscriberError(f"unknown topic {slug!r} (topics: {', '.join(slugs)})")
-        if slug not in chosen:
-            chosen.append(slug)
-    names = {v.lower(): v for v in known_vendors}
-    canonical: list[str] = []
-    for vendor in vendors:
-        name = names.get(vendor.strip().lower())
-        if name is None:
-            close = difflib.get_close_matches(vendor, list(names.values()), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SubscriberError(f"unknown vendor {vendor!r}{hint}")
-        if name not in canonical:
-            canonical.append(name)
-    return chosen, canonical
+    vendors_chosen: list[str] = []
+    try:  # the one filter parser's names and messages (kb.search.filters)
+        for slug in (canonical("topic", t, slugs) for t in topics):
+            chosen += [slug] if slug not in chosen else []
+        for name in (canonical("vendor", v, names) for v in vendors):
+            vendors_chosen += [name] if name not in vendors_chosen else []
+    except FilterError as exc:
+        raise SubscriberError(str(exc)) from None
+    return chosen, vendors_chosen
 
 
 def save_subscriber(db: Database, subscriber: Subscriber) -> tuple[Subscriber, bool]:
