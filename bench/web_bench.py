@@ -3,11 +3,18 @@
     python bench/web_bench.py --db demo.db                 # the demo corpus
     python bench/web_bench.py --large                      # plus a 100k-article synthetic database
     python bench/web_bench.py --db demo.db --json out.json
+    python bench/web_bench.py --db demo.db --flood         # pages while 8 clients flood the SQL endpoint
 
 Each target is driven by N concurrent keep-alive connections (default 8) for a fixed time (default
 10 s) against a real `kb serve` child process; every search request carries a different query, so
 nothing is answered from a cache. Prints requests per second and p50/p99 latency per target, and
 the search page's throughput as a share of the table page's.
+
+``--flood`` measures what the public instance promises instead: 8 clients, each from its own loopback
+address (127.0.0.11 to .18), send a recursive CTE that runs until the SQL time limit to the SQL
+endpoint over and over, while one client per target asks the search page, the article list, an
+article page and a topic feed; it reports each target's p50/p99 with and without the flood, and
+the flood's answers by status.
 
 The synthetic database (fixed seed) has articles with Zipf-distributed words, the FTS index, sources,
 topics, vendors and stories, and random unit vectors for both embedding models (about 2.8 passages
@@ -218,6 +225,78 @@ def bench_database(path: Path, queries: list[str], *, seconds: float, connection
         proc.wait(timeout=30)
 
 
+FLOOD_SQL = "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c"
+
+
+def flood_targets(db_name: str, article_id: int) -> dict[str, Any]:
+    return {
+        "search page, hybrid": lambda i: "/-/search?" + urlencode({"q": DEMO_QUERIES[i % len(DEMO_QUERIES)]}),
+        "search JSON, keyword": lambda i: "/-/search.json?" + urlencode(
+            {"q": DEMO_QUERIES[i % len(DEMO_QUERIES)], "mode": "keyword"}),
+        "article list page": lambda i: f"/{db_name}/article_list",
+        "article page": lambda i: f"/-/article/{article_id}",
+        "topic feed": lambda i: "/-/feeds/topic/funding.atom",
+    }
+
+
+async def flood(base: str, db_name: str, *, seconds: float, clients: int) -> dict[str, int]:
+    """``clients`` clients, each from its own loopback address, sending FLOOD_SQL back to back."""
+    statuses: dict[str, int] = {}
+    stop = time.perf_counter() + seconds
+    path = f"/{db_name}.json?" + urlencode({"sql": FLOOD_SQL})
+
+    async def client(n: int) -> None:
+        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{11 + n}")
+        async with httpx.AsyncClient(base_url=base, transport=transport, timeout=60) as c:
+            while time.perf_counter() < stop:
+                status = str((await c.get(path)).status_code)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return statuses
+
+
+async def measured(base: str, make_paths: dict[str, Any], *, seconds: float, flooders: int,
+                   db_name: str) -> dict[str, Any]:
+    """Every target at once, one connection each, for ``seconds``, with ``flooders`` beside them."""
+    jobs = [drive(base, make_path, seconds=seconds, connections=1) for make_path in make_paths.values()]
+    if flooders:
+        await asyncio.sleep(0)
+        jobs.append(flood(base, db_name, seconds=seconds + 1, clients=flooders))
+    done = await asyncio.gather(*jobs)
+    out = dict(zip(make_paths, done[:len(make_paths)], strict=True))
+    if flooders:
+        out["flood"] = done[-1]
+    return out
+
+
+def bench_flood(path: Path, *, seconds: float, clients: int) -> dict[str, Any]:
+    port = free_port()
+    proc = spawn_server(path, port=port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(base + "/-/search", proc, timeout=120)
+        article = json.loads(httpx.get(base + f"/{path.stem}/articles.json?_size=1&_shape=objects",
+                                       timeout=60).text)["rows"][0]["id"]
+        paths = flood_targets(path.stem, article)
+        asyncio.run(measured(base, paths, seconds=2, flooders=0, db_name=path.stem))  # warm up
+        report = {}
+        for label, flooders in (("quiet", 0), ("flood", clients)):
+            report[label] = asyncio.run(measured(base, paths, seconds=seconds, flooders=flooders,
+                                                 db_name=path.stem))
+            print(f"  {label}{f' ({flooders} clients on the SQL endpoint)' if flooders else ''}:")
+            for name in paths:
+                r = report[label][name]
+                print(f"    {name:22} p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+                      f"({r['requests']} requests, {r['errors']} errors)", flush=True)
+            if flooders:
+                print(f"    SQL flood answers by status: {report[label]['flood']}")
+        return report
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", type=Path, default=ROOT / "demo.db", help="the demo corpus database")
@@ -228,12 +307,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument("--flood", action="store_true",
+                        help="pages and search while clients flood the SQL endpoint (demo corpus)")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {"connections": args.connections, "seconds": args.seconds,
                               "cpus": os.cpu_count()}
     print(f"{args.connections} connections, {args.seconds:.0f} s per target, {os.cpu_count()} CPUs, "
           f"load average before: {os.getloadavg()[0]:.1f}")
-    if not args.skip_demo:
+    if not args.db.exists() and not (args.skip_demo and not args.flood):
+        print(f"Error: no database at {args.db}: run 'make demo-build' first, or pass --db",
+              file=sys.stderr)
+        return 1
+    if args.flood:
+        print(f"flood ({args.db}, {args.seconds:.0f} s each):")
+        report["flood"] = bench_flood(args.db, seconds=args.seconds, clients=args.connections)
+    elif not args.skip_demo:
         if not args.db.exists():
             print(f"Error: no database at {args.db}: run 'make demo-build' first, or pass --db",
                   file=sys.stderr)

@@ -11,9 +11,11 @@ from xml.etree import ElementTree as ET
 from datasette.utils.asgi import BadRequest, NotFound
 
 from datasette import Response, hookimpl
+from kb.publish.protect import ServeOptions
 from kb.publish.web import (
     BadParameter,
     feed_entries,
+    known_filters,
     query_from_args,
     rank_ids,
     read,
@@ -77,8 +79,12 @@ def render_atom(*, title: str, self_url: str, alternate_url: str, base: str,
                                                                       xml_declaration=False)
 
 
+BASE_URL = ServeOptions.from_env().base_url.rstrip("/")
+
+
 def base_url(datasette: Any, request: Any) -> str:
-    return datasette.absolute_url(request, "/").rstrip("/")
+    """The configured base URL (`kb serve --base-url`), never the request's Host header."""
+    return BASE_URL
 
 
 async def respond(datasette: Any, request: Any, title: str, alternate: str, ids: list[int]) -> Response:
@@ -112,7 +118,7 @@ async def vendor_feed(request: Any, datasette: Any) -> Response:
 
 async def search_feed(request: Any, datasette: Any) -> Response:
     try:
-        query = query_from_args(request.args)
+        query = query_from_args(request.args, await read(datasette, known_filters))
     except BadParameter as exc:
         raise BadRequest(str(exc)) from None
     if query is None:

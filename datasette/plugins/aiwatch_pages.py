@@ -18,20 +18,23 @@ from sqlite_utils.db import Database
 from datasette import Response, hookimpl
 from kb.enrich.embed import Embedder
 from kb.publish.web import (
-    FILTERS,
     BadParameter,
     article_page,
+    datasette_reader,
     filter_options,
     highlight,
+    known_filters,
     plain,
     prepare_indexes,
     query_from_args,
     read,
     search_page_data,
     story_page,
+    warm_up,
     web_search,
 )
 from kb.search.engine import MODES, Query, SearchError
+from kb.search.filters import FILTERS
 from kb.store.views import VIEWS, ensure_views
 
 log = logging.getLogger("aiwatch")
@@ -40,6 +43,15 @@ log = logging.getLogger("aiwatch")
 # there, during which no other request is served).
 RESULTS = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
                       autoescape=True).get_template("_aiwatch_results.html")
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    """Not a wrapper: the one hook Datasette calls as the server starts (startup hooks wait for the
+    first request), used to load the embedding models in the background."""
+    if datasette.get_database().path is not None:
+        warm_up(datasette_reader(datasette))
+    return lambda app: app
 
 
 @hookimpl
@@ -90,7 +102,7 @@ def search_page_html(db: Database, query: Query | None, prepared: dict[str, Embe
 async def search_view(request: Any, datasette: Any) -> Response:
     as_json = request.url_vars.get("format") == "json"
     try:
-        query = query_from_args(request.args)
+        query = query_from_args(request.args, await read(datasette, known_filters))
     except BadParameter as exc:
         raise BadRequest(str(exc)) from None
     results: list[dict[str, Any]] = []
@@ -129,8 +141,11 @@ async def search_view(request: Any, datasette: Any) -> Response:
 
 
 async def article_view(request: Any, datasette: Any) -> Response:
+    article_id = int(request.url_vars["id"])
+    if article_id >= 2**63:  # beyond SQLite's integers: no such article
+        raise NotFound("Article not found")
     await read(datasette, prepare_indexes, timed=False)  # related articles need the vector indexes
-    data = await read(datasette, article_page, int(request.url_vars["id"]))
+    data = await read(datasette, article_page, article_id)
     if data is None:
         raise NotFound("Article not found")
     html = await datasette.render_template(

@@ -76,6 +76,7 @@ class Config:
     smtp: Smtp = field(default_factory=Smtp)
     taxonomy: str | None = None
     subscribers_db: str | None = None
+    base_url: str | None = None  # the web instance's public address (links, feeds, unsubscribe)
 
     def source_for_feed(self, url: str) -> Source | None:
         return next((s for s in self.sources if s.feed_url == url), None)
@@ -97,6 +98,12 @@ def load_config(name: str | Path | None = None) -> Config:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"configuration file {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"configuration file {path} is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a YAML configuration is UTF-8 text)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -107,7 +114,7 @@ def load_config(name: str | Path | None = None) -> Config:
 
 
 def parse_config(data: dict[str, Any], *, path: str = "<config>") -> Config:
-    known = {"sources", "crawl", "schedule", "smtp", "taxonomy", "subscribers_db"}
+    known = {"sources", "crawl", "schedule", "smtp", "taxonomy", "subscribers_db", "base_url"}
     _reject_unknown(data, known, "", path)
     raw_sources = data.get("sources") or []
     if not isinstance(raw_sources, list):
@@ -126,10 +133,39 @@ def parse_config(data: dict[str, Any], *, path: str = "<config>") -> Config:
         smtp=_section(Smtp, data.get("smtp"), "smtp", path),
         taxonomy=data.get("taxonomy"),
         subscribers_db=data.get("subscribers_db"),
+        base_url=_base_url(data.get("base_url"), path),
     )
     if config.smtp.security not in ("none", "starttls", "ssl"):
         raise ConfigError(f"{path}: smtp.security: must be none, starttls or ssl")
     return config
+
+
+def _base_url(value: Any, path: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_base_url(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: base_url: {exc}") from None
+
+
+def check_base_url(value: Any) -> str:
+    """A base URL as links need it: http(s), a host, no path, query or fragment; no trailing slash."""
+    if not is_http_url(value):
+        raise ConfigError(f"not an http(s) URL: {value!r}")
+    parts = urlsplit(value)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError(f"{value!r}: give the scheme and host only, e.g. https://news.example.org")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def resolve_base_url(flag: str | None, env: dict[str, str] | Any, config: Config) -> str | None:
+    """The base URL `kb serve` and `kb digest` share: the flag, else $KB_BASE_URL, else the
+    configuration's ``base_url``."""
+    for value in (flag, env.get("KB_BASE_URL"), config.base_url):
+        if value:
+            return check_base_url(value)
+    return None
 
 
 def _reject_unknown(data: dict[str, Any], known: set[str], prefix: str, path: str) -> None:

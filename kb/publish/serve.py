@@ -17,6 +17,7 @@ import yaml
 
 from kb.core.errors import DatabaseError, KbError
 from kb.core.resources import bundled
+from kb.publish.protect import ENV, ServeOptions
 from kb.store.connection import open_db
 
 DATASETTE_DIR = bundled("kb.publish", "site")  # the checkout's datasette/ folder, or its installed copy
@@ -30,8 +31,10 @@ def write_metadata(db_path: str | Path, target: Path) -> Path:
     return target
 
 
-def datasette_args(db_path: str | Path, *, host: str, port: int, metadata: Path) -> list[str]:
-    """The datasette command line that serves the knowledge base."""
+def datasette_args(db_path: str | Path, *, host: str, port: int, metadata: Path,
+                   public: bool = False) -> list[str]:
+    """The datasette command line that serves the knowledge base (public: no CSV streaming of
+    whole tables, which no response cap could bound)."""
     args = [
         sys.executable, "-m", "datasette", "serve", str(db_path),
         "--host", host, "--port", str(port), "--metadata", str(metadata),
@@ -43,6 +46,8 @@ def datasette_args(db_path: str | Path, *, host: str, port: int, metadata: Path)
         "--setting", "allow_download", "off",
         "--setting", "truncate_cells_html", "300",
     ]
+    if public:
+        args += ["--setting", "allow_csv_stream", "off"]
     for folder, flag in (("templates", "--template-dir"), ("plugins", "--plugins-dir"),
                          ("static", "--static")):
         path = DATASETTE_DIR / folder
@@ -51,14 +56,22 @@ def datasette_args(db_path: str | Path, *, host: str, port: int, metadata: Path)
     return args
 
 
-def run_datasette(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8001) -> None:
+def run_datasette(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8001,
+                  options: ServeOptions | None = None) -> None:
     """Replace this process with Datasette serving the knowledge base."""
     if not Path(db_path).exists():
         raise DatabaseError(f"no database at {db_path}: run 'kb init' and 'kb crawl' first")
     open_db(db_path, create=False).close()  # the schema gate: an older or newer schema stops here
+    options = options or ServeOptions(base_url=default_base_url(host, port))
     metadata = write_metadata(db_path, Path(tempfile.mkdtemp(prefix="kb-serve-")) / "metadata.json")
-    args = datasette_args(db_path, host=host, port=port, metadata=metadata)
-    os.execve(args[0], args, server_environment(os.environ))
+    args = datasette_args(db_path, host=host, port=port, metadata=metadata, public=options.public)
+    os.execve(args[0], args, {**server_environment(os.environ), ENV: options.to_env()})
+
+
+def default_base_url(host: str, port: int) -> str:
+    """Where links point when no base URL is configured: the address the server listens on."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
 
 
 def server_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -78,12 +91,13 @@ class ServerStartError(KbError):
 
 
 def spawn_server(db_path: str | Path, *, host: str = "127.0.0.1", port: int,
-                 log: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+                 log: Path | None = None, env: dict[str, str] | None = None,
+                 extra: list[str] | None = None) -> subprocess.Popen[bytes]:
     """Start `kb serve` as a child process (its PID is Datasette's: the command execs it), its
     output going to ``log`` (default: a temporary file; never an unread pipe, which would fill)."""
     log = log or Path(tempfile.mkdtemp(prefix="kb-serve-")) / "serve.log"
     command = [sys.executable, "-m", "kb", "serve", "--db", str(db_path), "--host", host,
-               "--port", str(port)]
+               "--port", str(port), *(extra or [])]
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT)

@@ -8,8 +8,8 @@ through a :class:`Reader` and render templates.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
+import logging
 import re
 import sys
 import threading
@@ -25,15 +25,18 @@ from sqlite_utils.db import Database
 from sqlite_utils.utils import sqlite3
 
 from kb.core.errors import KbError
+from kb.core.names import FilterError
 from kb.enrich.embed import Embedder, from_blob, get_embedder, model_for
-from kb.search.engine import MARK_END, MARK_START, MODES, Filters, Query, fuse, rank, search
+from kb.publish.limits import in_worker, set_length_limit
+from kb.search.engine import MARK_END, MARK_START, MODES, Query, fuse, rank, search
+from kb.search.filters import Known, parse_filters
 from kb.search.translate import vocabulary_for
 from kb.search.vectors import load_index
 from kb.store.views import VIEWS, story_key
 
 T = TypeVar("T")
+log = logging.getLogger("aiwatch")
 
-FILTERS = ("topic", "vendor", "jurisdiction", "source", "since", "until")
 MAX_LIMIT = 100
 TIMEOUT_HTML = (
     "<p>SQL query took too long. The time limit is controlled by the "
@@ -63,12 +66,14 @@ class Reader:
         self.time_limit_ms = time_limit_ms
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kb-web")
         self._local = threading.local()
+        self.warming: Any = None  # the background model load (see warm_up)
 
     def db(self) -> Database:
         """This thread's connection (opened read-only on first use)."""
         db = getattr(self._local, "db", None)
         if db is None:
             conn = sqlite3.connect(f"file:{quote(self.path)}?mode=ro", uri=True, check_same_thread=False)
+            set_length_limit(conn)
             db = self._local.db = Database(conn)
         return db
 
@@ -88,10 +93,10 @@ class Reader:
             timer.daemon = True
             timer.start()
         try:
-            return fn(db, *args, **kwargs)
+            return in_worker(fn, db, *args, **kwargs)  # cursors are freed here, not on the event loop
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
-                raise QueryTimeout(f"query took longer than {self.time_limit_ms} ms") from exc
+                raise QueryTimeout(f"query took longer than {self.time_limit_ms} ms") from None
             raise
         finally:
             if timer is not None:
@@ -136,9 +141,9 @@ async def read(datasette: Any, fn: Callable[..., T], *args: Any, timed: bool = T
                              message_is_html=True) from None
 
 
-def query_from_args(args: Mapping[str, str]) -> Query | None:
-    """The search that request parameters ask for (q, mode, limit and the filters), or None when
-    there is no query text. ``until`` is inclusive. Raises BadParameter."""
+def query_from_args(args: Mapping[str, str], known: Known) -> Query | None:
+    """The search that request parameters ask for (q, mode, limit and the filters, through the one
+    filter parser: kb.search.filters), or None when there is no query text. Raises BadParameter."""
     mode = args.get("mode") or "hybrid"
     if mode not in MODES:
         raise BadParameter(f"unknown mode {mode!r}: use keyword, semantic or hybrid")
@@ -146,18 +151,28 @@ def query_from_args(args: Mapping[str, str]) -> Query | None:
         limit = min(max(int(args.get("limit") or 20), 1), MAX_LIMIT)
     except ValueError:
         raise BadParameter("limit must be a whole number") from None
-    values: dict[str, str | None] = {name: (args.get(name) or "").strip() or None for name in FILTERS}
-    for name in ("since", "until"):
-        if values[name]:
-            try:
-                day = dt.date.fromisoformat(values[name] or "")
-            except ValueError:
-                raise BadParameter(f"{name} must be a date, YYYY-MM-DD") from None
-            values[name] = (day + dt.timedelta(days=1 if name == "until" else 0)).isoformat()
+    try:
+        filters = parse_filters(args, known)
+    except FilterError as exc:
+        raise BadParameter(str(exc)) from None
     text = (args.get("q") or "").strip()
     if not text:
         return None
-    return Query(text=text, mode=mode, limit=limit, filters=Filters(**values))
+    return Query(text=text, mode=mode, limit=limit, filters=filters)
+
+
+_KNOWN: dict[str, tuple[float, Known]] = {}
+
+
+def known_filters(db: Database) -> Known:
+    """The names each filter accepts, read afresh every few minutes (as the filter options are)."""
+    key = str(db.execute("pragma database_list").fetchone()[2])
+    cached = _KNOWN.get(key)
+    if cached and time.monotonic() - cached[0] < OPTIONS_TTL:
+        return cached[1]
+    known = Known.from_db(db)
+    _KNOWN[key] = (time.monotonic(), known)
+    return known
 
 
 _MODEL_LOCK = threading.Lock()
@@ -241,6 +256,27 @@ def prepare_semantic(db: Database) -> dict[str, Embedder]:
     embedders = load_embedders(db)
     prepare_indexes(db)
     return embedders
+
+
+def warm_up(reader: Reader) -> Any:
+    """Load the embedding models and vector indexes in the background, on one of the reader's
+    threads (once per reader; the other keeps answering pages and keyword searches), so that the
+    first semantic query does not pay for it (seconds). Returns the future."""
+    if reader.warming is not None:
+        return reader.warming
+    started = time.monotonic()
+
+    def load(db: Database) -> None:
+        try:
+            models = prepare_semantic(db)
+        except Exception as exc:  # the server runs on; the first semantic query tries again
+            log.warning("aiwatch: could not load the embedding models: %s", exc)
+            return
+        if models:
+            log.warning("aiwatch: embedding models ready in %.1f s", time.monotonic() - started)
+
+    reader.warming = reader.executor.submit(reader.call, load, timed=False)
+    return reader.warming
 
 
 async def web_search(datasette: Any, query: Query | None, *,
