@@ -297,3 +297,18 @@ def test_a_read_only_folder_is_one_line_error(tmp_path):
             assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_update_and_schedule_use_the_configured_redis_url(tmp_path):
+    config = tmp_path / "redis.yaml"
+    config.write_text("crawl: {redis_url: 'redis://127.0.0.1:1/0'}\n"
+                      "sources:\n  - {id: a, name: A, feed_url: 'http://a.invalid/feed.xml'}\n",
+                      encoding="utf-8")
+    db = str(tmp_path / "kb.db")
+    update = run_kb("update", "--db", db, "--config", str(config))
+    assert update.returncode == 1
+    assert update.stderr.startswith("Error: cannot reach Redis at redis://127.0.0.1:1/0")
+    assert update.stderr.count("\n") == 1
+    scheduled = run_kb("schedule", "--once", "--db", db, "--config", str(config))
+    assert scheduled.returncode == 1 and "update: failed" in scheduled.stdout
+    assert not Path(db).exists()  # nothing was crawled here: the crawl workers would have
