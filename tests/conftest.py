@@ -20,20 +20,42 @@ FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
 
 # The slow tier (`make test` runs it, `make test-fast` leaves it out): tests that drive a browser,
-# need a Redis server or load an embedding model. Whole modules, the fixtures that load a model,
-# and single tests marked @pytest.mark.slow.
+# need a Redis server or load an embedding model, and whole-crawl tests that take several seconds
+# each (kill/restart, backoff waits, a full disk). Whole modules, the fixtures that load a model,
+# the tests named below and single tests marked @pytest.mark.slow.
 SLOW_MODULES = {"test_web_browser", "test_distributed", "test_query_encoder", "test_translate"}
 SLOW_FIXTURES = {"demo_db", "demo_db_copy", "multilingual", "encoder"}
+SLOW_TESTS = {
+    "test_first_day::test_a_full_disk_stops_the_crawl_in_one_line_and_loses_nothing",
+    "test_first_day::test_sources_added_by_homepage_are_named_by_their_feed_and_round_trip_through_opml",
+    "test_first_day::test_one_failing_source_among_good_ones_is_backed_off_with_its_next_try",
+    "test_first_day::test_a_feed_given_with_feed_is_named_by_its_title_not_its_host",
+    "test_first_day::test_an_offline_crawl_says_so_in_one_error_line_and_backs_off_no_source",
+    "test_first_day::test_the_demo_crawl_works_while_its_port_is_taken",
+    "test_first_day::test_schedule_once_reports_a_crawl_where_every_feed_failed_as_failed",
+    "test_crash::test_sigkill_mid_crawl_loses_nothing_and_a_rerun_completes",
+    "test_crash::test_readers_keep_answering_while_a_crawl_writes",
+    "test_politeness::test_failing_source_is_backed_off_not_dropped",
+    "test_politeness::test_delay_and_concurrency_are_applied_per_source",
+    "test_politeness::test_retries_back_off_and_honour_retry_after",
+    "test_politeness::test_feed_whose_etag_changes_but_body_does_not_costs_no_parsing",
+    "test_politeness::test_story_re_announced_under_a_new_link_is_one_article_with_versions",
+    "test_hostile::test_the_hostile_crawl_completes_quickly_in_bounded_memory",
+    "test_scheduler::test_foreground_runs_due_jobs_without_overlap",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: needs a browser, Redis or a model (left out by make test-fast)")
+    config.addinivalue_line(
+        "markers", "slow: needs a browser, Redis or a model, or runs for seconds (not in make test-fast)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__ if hasattr(item, "module") and item.module else ""
-        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        name = f"{module.rsplit('.', 1)[-1]}::{getattr(item, 'originalname', item.name)}"
+        if (module in SLOW_MODULES or name in SLOW_TESTS
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.slow)
 
 
