@@ -5,7 +5,8 @@
 Figures, all from one run on the same generated pages:
   * crawl + extract + store, pages/s (the real `kb crawl` in a child process, politeness delays off);
   * bare extraction (kb.crawl.extraction.extract_article) on the same pages, pages/s, in one process
-    and in a pool of as many processes as the crawl's extraction workers; and the ratios;
+    and in a pool of as many processes as the crawl's extraction workers; trafilatura alone (its
+    precise mode with metadata) in the same pool; and the ratios;
   * a re-crawl of the unchanged site: page bodies downloaded (should be 0) and feeds answered 304;
   * peak memory: ru_maxrss of this process plus the largest of its children (the crawl and the
     extraction workers).
@@ -155,15 +156,21 @@ def _extract(body: bytes, url: str) -> int:
     return len(extract_article(body, url)["text"])
 
 
-def bare_extraction(pages: list[tuple[str, bytes]], workers: int) -> float:
+def _trafilatura(body: bytes, url: str) -> int:
+    import trafilatura
+
+    return len(trafilatura.extract(body, url=url, favor_precision=True, with_metadata=True) or "")
+
+
+def bare_extraction(pages: list[tuple[str, bytes]], workers: int, extract: Any = _extract) -> float:
     """Seconds to extract every page: in this process (workers 0) or in a pool."""
     started = time.perf_counter()
     if workers == 0:
         for url, body in pages:
-            _extract(body, url)
+            extract(body, url)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_extract, [b for _, b in pages], [u for u, _ in pages], chunksize=8))
+            list(pool.map(extract, [b for _, b in pages], [u for u, _ in pages], chunksize=8))
     return time.perf_counter() - started
 
 
@@ -226,6 +233,7 @@ def main() -> None:
     bare_serial = bare_extraction(sample, 0) * len(pages) / len(sample)
     bare_cpu_ms = (cpu_seconds(resource.RUSAGE_SELF) - cpu) * 1000 / len(sample)
     bare_pool = bare_extraction(pages, args.workers)
+    trafilatura_pool = bare_extraction(pages, args.workers, _trafilatura)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
@@ -246,6 +254,8 @@ def main() -> None:
         "stored": n, "short_texts": run["short"],
         "ratio_vs_bare_pool": round((n / crawl_s) / (args.pages / bare_pool), 2),
         "ratio_vs_bare_serial": round((n / crawl_s) / (args.pages / bare_serial), 2),
+        "trafilatura_pool_pages_per_s": round(args.pages / trafilatura_pool, 1),
+        "ratio_vs_trafilatura_pool": round((n / crawl_s) / (args.pages / trafilatura_pool), 2),
         "bare_cpu_ms_per_page": round(bare_cpu_ms, 1), "crawl_cpu_ms_per_page": round(crawl_cpu_ms, 1),
         "cpu_ratio": round(bare_cpu_ms / crawl_cpu_ms, 2), "load_average": round(os.getloadavg()[0], 1),
         "recrawl_s": round(recrawl_s, 1), "recrawl_page_bodies": again["page_bodies"],
@@ -257,10 +267,13 @@ def main() -> None:
         ("bare extraction, 1 process", f"{figures['bare_serial_pages_per_s']} pages/s "
                                        f"(first {len(sample)} pages)"),
         (f"bare extraction, {args.workers} processes", f"{figures['bare_pool_pages_per_s']} pages/s"),
+        (f"trafilatura alone (precise, with metadata), {args.workers} processes",
+         f"{figures['trafilatura_pool_pages_per_s']} pages/s"),
         ("crawl + extract + store", f"{figures['crawl_pages_per_s']} pages/s "
                                     f"({n} stored in {crawl_s:.1f} s, process start included)"),
         ("crawl / bare (same processes)", f"{figures['ratio_vs_bare_pool']:.0%}"),
         ("crawl / bare (1 process)", f"{figures['ratio_vs_bare_serial']:.0%}"),
+        ("crawl / trafilatura alone (same processes)", f"{figures['ratio_vs_trafilatura_pool']:.0%}"),
         ("CPU per page: bare / crawl (all processes)",
          f"{bare_cpu_ms:.1f} / {crawl_cpu_ms:.1f} ms = {figures['cpu_ratio']:.0%} "
          f"(process start included)"),

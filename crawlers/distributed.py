@@ -238,9 +238,9 @@ class RedisFeedsSpider(FeedsSpider):
         # Across feeds and workers the shared dupefilter stops a second fetch within a round.
         return self.known_entries.get(entry.url) != entry.fingerprint
 
-    def _page_request(self, entry: FeedEntry, source: dict[str, Any],
-                      feed_lang: str | None) -> scrapy.Request | None:
-        request = super()._page_request(entry, source, feed_lang)
+    def _page_request(self, entry: FeedEntry, source: dict[str, Any], feed_lang: str | None,
+                      channel_title: str | None = None) -> scrapy.Request | None:
+        request = super()._page_request(entry, source, feed_lang, channel_title)
         if request is None:
             return None
         request = request.replace(dont_filter=False)  # pages go through the shared dupefilter

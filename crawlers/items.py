@@ -38,6 +38,7 @@ class ArticleItem:
     feed_published: str | None = None
     feed_updated: str | None = None
     feed_lang: str | None = None
+    feed_channel_title: str | None = None  # the feed's own title: a site name to cut from headlines
     entry_fingerprint: str | None = None
     guid: str | None = None
     body: bytes | None = field(default=None, repr=False)  # no page bytes in a logged item

@@ -57,8 +57,11 @@ def test_three_feed_formats_crawl_into_rows_with_full_text(site, tmp_path):
         assert row["extraction"] in ("trafilatura", "readability")
     atom = stored[f"{site.base}/news/2026/atom-story.html"]
     assert atom["title"] == "Atom entry with a relative link"
-    assert atom["author"] == "Bea Reporter"
-    assert atom["published_at"] == "2026-10-02T10:00:00+00:00"
+    # the page's byline beats the feed's author; the feed's stays on record
+    assert atom["author"] == "Ada Writer" and json.loads(atom["authors"]) == ["Ada Writer"]
+    assert json.loads(atom["feed_entry"])["author"] == "Bea Reporter"
+    # the page's own date (a day before the feed's) is the publication date, in its time zone
+    assert atom["published_at"] == "2026-10-01T09:00:00+00:00"
     assert atom["lang"] == "en"
     assert "3 new, 0 updated" in proc.stdout
 

@@ -330,7 +330,9 @@ def test_the_hostile_crawl_completes_quickly_in_bounded_memory(hostile):
 def test_ill_formed_feed_still_yields_its_entries(hostile):
     b = hostile["base"]
     assert {f"{b}/bozo/1.html", f"{b}/bozo/2.html"} <= set(hostile["articles"])
-    assert hostile["articles"][f"{b}/bozo/1.html"]["title"] == "First story & more"
+    bozo = hostile["articles"][f"{b}/bozo/1.html"]
+    assert json.loads(bozo["feed_entry"])["title"] == "First story & more"
+    assert bozo["title"] == "Bozo page 1"  # the page's headline, which its <title> confirms
     assert source(hostile, "/bozo.xml")["last_status"] == "ok"
 
 

@@ -186,6 +186,8 @@ def test_article_page(site, db):
     assert f"<h1>{SEED_TITLE}</h1>" in page
     assert "<q>open weights</q>" in page  # topic evidence
     assert "3,500,000,000" in page  # the funding event
+    [authors] = db.execute("select authors from articles where id = ?", [aid]).fetchone()
+    assert json.loads(authors) and f'by <span class="authors">{", ".join(json.loads(authors))}' in page
     story = db.execute("select story_id from story_articles where article_id = ?", [aid]).fetchone()[0]
     assert f'href="/-/story/{story}"' in page
     others = [r[0] for r in db.execute("select a.title from story_articles s join articles a on "

@@ -109,7 +109,7 @@ class FeedsSpider(scrapy.Spider):
             return
         result.entries, result.title = len(parsed.entries), parsed.title
         requests = [r for e in parsed.entries if self._wants(e)
-                    if (r := self._page_request(e, source, parsed.lang)) is not None]
+                    if (r := self._page_request(e, source, parsed.lang, parsed.title)) is not None]
         result.pages_requested = len(requests)
         self.results[source["id"]] = result
         self.pending[source["id"]] = len(requests)
@@ -125,14 +125,14 @@ class FeedsSpider(scrapy.Spider):
         self.requested.add(entry.url)
         return True
 
-    def _page_request(self, entry: FeedEntry, source: dict[str, Any],
-                      feed_lang: str | None) -> scrapy.Request | None:
+    def _page_request(self, entry: FeedEntry, source: dict[str, Any], feed_lang: str | None,
+                      channel_title: str | None = None) -> scrapy.Request | None:
         item = ArticleItem(
             url=entry.url, original_url=entry.link, source_id=source["id"], fetched_at="",
             feed_title=entry.title, feed_summary=entry.summary, feed_content=entry.content,
             feed_author=entry.author, feed_published=entry.published_at,
             feed_updated=entry.updated_at, feed_lang=feed_lang or source.get("lang"),
-            entry_fingerprint=entry.fingerprint, guid=entry.guid,
+            feed_channel_title=channel_title, entry_fingerprint=entry.fingerprint, guid=entry.guid,
         )
         try:
             return scrapy.Request(

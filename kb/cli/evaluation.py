@@ -47,14 +47,20 @@ def eval_command(db_path: str | None, as_json: bool, aeb_dir: str | None, quiet:
 
 
 def _aeb_table(result: dict[str, Any]) -> str:
-    lines = [f"{'extractor':<28} {'precision':>9} {'recall':>7} {'F1':>6} {'empty':>6}"]
+    lines = [f"Body, {result['pages']} pages (benchmark's labels): word 4-gram shingles and tokens",
+             f"{'extractor':<28} {'precision':>9} {'recall':>7} {'F1':>6} {'token F1':>9} {'empty':>6}"]
     for name, row in result["scores"].items():
         lines.append(f"{name:<28} {row['precision']:>9.3f} {row['recall']:>7.3f} "
-                     f"{row['f1']:>6.3f} {row['empty']:>6}")
-    lines.append(f"{result['pages']} pages; crawl {result['crawl_seconds']:.1f} s "
-                 f"({result['pages_per_second']:.1f} pages/s)")
+                     f"{row['f1']:>6.3f} {row['token_f1']:>9.3f} {row['empty']:>6}")
+    lines += ["", f"Metadata, {result['labelled_pages']} pages (our labels, kb/evaluation/aeb_labels.json)",
+              f"{'extractor':<28} {'title':>6} {'date':>6} {'authors P':>10} {'R':>6} {'F1':>6}"]
+    for name, row in result["scores"].items():
+        m = row["metadata"]
+        lines.append(f"{name:<28} {m['title_exact']:>6.3f} {m['date_same_day']:>6.3f} "
+                     f"{m['authors_precision']:>10.3f} {m['authors_recall']:>6.3f} "
+                     f"{m['authors_f1']:>6.3f}")
+    lines.append(f"crawl {result['crawl_seconds']:.1f} s ({result['pages_per_second']:.1f} pages/s)")
     return "\n".join(lines)
-
 
 
 @click.group()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import json
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import lxml.html
@@ -13,10 +13,9 @@ from w3lib.encoding import html_to_unicode
 
 from kb.core.clock import to_iso
 from kb.crawl.feeds import looks_utf8
+from kb.crawl.metadata import EARLIEST_PLAUSIBLE, FUTURE_TOLERANCE, parse_date, reconcile
 
 MIN_TEXT_WORDS = 30
-FUTURE_TOLERANCE = timedelta(days=1)
-EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
 # Elements whose content is never text a reader sees.
 NOT_TEXT = "//script|//style|//noscript|//template|//iframe|//object|//embed|//svg|//math"
 NON_ASCII = re.compile("[^\x00-\x7f\ufffd]")
@@ -61,42 +60,6 @@ def html_to_text(markup: str | None) -> str:
     return "\n\n".join(p for p in paragraphs if p)
 
 
-def parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def choose_published(feed_date: str | None, page_date: str | None,
-                     fetched_at: str) -> tuple[str, str | None]:
-    """The publication date and a flag saying what was wrong with the dates given, if anything.
-
-    The feed's date wins, then the page's; one that cannot be parsed, lies more than a day in the
-    future or before 1990 is skipped and flagged ('unparseable', 'future', 'implausible'); with
-    none left the fetch time stands in ('missing' when no date was given at all).
-    """
-    fetched = parse_date(fetched_at) or datetime.now(UTC)
-    flag = None
-    for candidate in (feed_date, page_date):
-        dt = parse_date(candidate)
-        if dt is None:
-            if candidate:
-                flag = flag or "unparseable"
-            continue
-        if dt > fetched + FUTURE_TOLERANCE:
-            flag = flag or "future"
-            continue
-        if dt < EARLIEST_PLAUSIBLE:
-            flag = flag or "implausible"
-            continue
-        return to_iso(dt), flag
-    return to_iso(fetched), flag or "missing"
-
-
 def _updated(value: str | None, fetched_at: str) -> str | None:
     """The feed's update date, dropped when it is unusable (the published date is flagged)."""
     dt, fetched = parse_date(value), parse_date(fetched_at)
@@ -113,30 +76,53 @@ def choose_text(page_text: str, feed_text: str, method: str,
     return feed_text, "feed_only" if fetched else "fetch_failed"
 
 
+def feed_hints(item: dict[str, Any]) -> dict[str, Any]:
+    """What the feed said of the article, kept so a re-extraction can weigh it again."""
+    return {
+        "title": html_to_text(item.get("feed_title")) or None,
+        "author": html_to_text(item.get("feed_author")) or None,
+        "published": item.get("feed_published"),
+        "updated": item.get("feed_updated"),
+        "lang": item.get("feed_lang"),
+        "channel_title": html_to_text(item.get("feed_channel_title")) or None,
+    }
+
+
+def article_metadata(found: dict[str, Any], feed: dict[str, Any], url: str, fetched_at: str,
+                     text: str) -> dict[str, Any]:
+    """The article row's metadata columns, chosen among the page's and the feed's values."""
+    meta = reconcile(found, feed, url, fetched_at, text)
+    return {
+        "title": html_to_text(meta["title"]) or url,
+        "authors": json.dumps(meta["authors"], ensure_ascii=False),
+        "author": "; ".join(meta["authors"]) or None,
+        "byline_org": meta["byline_org"],
+        "published_at": meta["published"],
+        "date_flag": meta["date_flag"],
+        "modified_at": meta["modified"],
+        "lang": meta["lang"],
+        "meta_sources": json.dumps({**meta["sources"], "notes": meta["notes"]}, ensure_ascii=False),
+        "feed_entry": json.dumps(feed, ensure_ascii=False),
+    }
+
+
 def build_article(item: dict[str, Any], extracted: dict[str, Any] | None) -> dict[str, Any]:
-    """Merge page extraction with the feed's fields; the feed fills in what the page lacks."""
+    """Merge page extraction with the feed's fields; see kb.crawl.metadata for the choices."""
     extracted = extracted or {}
     feed_text = html_to_text(item.get("feed_content")) or html_to_text(item.get("feed_summary"))
     text, extraction = choose_text(extracted.get("text") or "", feed_text,
                                    extracted.get("method", "trafilatura"),
                                    item.get("body") is not None)
-    published, flag = choose_published(
-        item.get("feed_published"), extracted.get("date"), item["fetched_at"]
-    )
+    page_url = item.get("final_url") or item["url"]
     return {
         "url": item["url"],
         "original_url": item["original_url"],
         "source_id": item["source_id"],
         "guid": item.get("guid"),
-        "title": (html_to_text(item.get("feed_title")) or html_to_text(extracted.get("title"))
-                  or item["url"]),
-        "author": html_to_text(item.get("feed_author")) or html_to_text(extracted.get("author"))
-        or None,
-        "published_at": published,
+        **article_metadata(extracted.get("meta") or {}, feed_hints(item), page_url,
+                           item["fetched_at"], text),
         "updated_at": _updated(item.get("feed_updated"), item["fetched_at"]),
         "fetched_at": item["fetched_at"],
-        "date_flag": flag,
-        "lang": extracted.get("lang") or item.get("feed_lang"),
         "summary": html_to_text(item.get("feed_summary")),
         "text": text,
         "extraction": extraction,

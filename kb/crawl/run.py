@@ -120,16 +120,25 @@ def _reextract_one(body_gz: bytes, content_type: str | None, url: str) -> dict[s
     return extract_page(gzip.decompress(body_gz), content_type, url)
 
 
+def _stored_feed(row: dict[str, Any]) -> dict[str, Any]:
+    if row["feed_entry"]:
+        return dict(json.loads(row["feed_entry"]))
+    return {"title": row["title"], "author": row["author"], "published": row["published_at"],
+            "updated": row["updated_at"], "lang": row["lang"]}
+
+
 def reextract(db: Database, *, workers: int = 2, quiet: bool = False) -> dict[str, int]:
     """Re-run extraction over every stored page, fetching nothing; update articles that change.
 
-    Pages are decoded from their stored headers exactly as the crawl does; an article whose text
-    changes gets a new version. Returns counts: ``pages``, ``updated``, ``unchanged``.
+    Pages are decoded from their stored headers exactly as the crawl does, and the metadata is
+    chosen again with the feed's fields kept at crawl time (for rows stored before those were
+    kept, the stored title, author and date stand in for them). An article whose text changes gets
+    a new version. Returns counts: ``pages``, ``updated``, ``unchanged``.
     """
     from concurrent.futures import ProcessPoolExecutor
 
     from kb.core.progress import progress
-    from kb.crawl.assembly import choose_text
+    from kb.crawl.assembly import article_metadata, choose_text
 
     counts = {"pages": 0, "updated": 0, "unchanged": 0}
     total = db.execute("select count(*) from pages").fetchone()[0]
@@ -146,8 +155,11 @@ def reextract(db: Database, *, workers: int = 2, quiet: bool = False) -> dict[st
                 page = extracted or {}
                 text, method = choose_text(page.get("text") or "", feed_text or "",
                                            page.get("method", "trafilatura"), True)
+                metadata = article_metadata(page.get("meta") or {}, _stored_feed(row),
+                                            row["final_url"] or row["page_url"],
+                                            row["fetched_at"] or utcnow(), text)
                 status = kbdb.update_article_text(db, row["article_id"], text=text,
-                                                  extraction=method, lang=page.get("lang"))
+                                                  extraction=method, metadata=metadata)
                 counts["pages"] += 1
                 counts[status] += 1
                 bar.update(1)

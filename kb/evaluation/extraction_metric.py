@@ -16,9 +16,10 @@ def shingles(text: str | None, n: int = 4) -> Counter[tuple[str, ...]]:
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
-def page_counts(truth: str | None, predicted: str | None) -> tuple[float, float, float]:
-    """True positives, false positives and false negatives for one page, summing to 1."""
-    t, p = shingles(truth), shingles(predicted)
+def page_counts(truth: str | None, predicted: str | None, n: int = 4) -> tuple[float, float, float]:
+    """True positives, false positives and false negatives for one page, summing to 1 (``n`` = 1
+    counts single tokens, the benchmark's 4 counts word 4-grams)."""
+    t, p = shingles(truth, n), shingles(predicted, n)
     tp = sum((t & p).values())
     fp = sum((p - t).values())
     fn = sum((t - p).values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,9 @@ def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
         "title": row["title"],
         "published": row["published_at"],
         "source": row["source_name"] or row["source_id"],
+        "author": _authors(row),
+        "byline_org": row.get("byline_org"),
+        "modified": row.get("modified_at"),
         "lang": row["lang"],
         "text": row["text"],
         "topics": [
@@ -62,6 +66,13 @@ def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
         "updated": row["updated_at"],
         "version": row["version"],
     }
+
+
+def _authors(row: dict[str, Any]) -> list[str]:
+    """People only; rows stored before authors were kept as a list give their byline split."""
+    if row.get("authors"):
+        return list(json.loads(row["authors"]))
+    return [a.strip() for a in (row.get("author") or "").split(";") if a.strip()]
 
 
 def _summary(db: Database, aid: int, row: dict[str, Any]) -> str | None:

@@ -218,3 +218,13 @@ def m005_managed_sources(db: Database) -> None:
     db.table("sources").add_column("origin", str, not_null_default="config")
     db.table("sources").add_column("enabled", int, not_null_default=1)
     db.table("crawl_runs").add_column("feeds_unreachable", int, not_null_default=0)
+
+
+@migration
+def m006_article_metadata(db: Database) -> None:
+    """Articles carry their authors as people (a JSON list) beside an organisation byline, the
+    page's last-modified date, where each metadata field came from, and the feed's own fields
+    (so a re-extraction from the archive weighs them again without fetching)."""
+    articles = db.table("articles")
+    for column in ("authors", "byline_org", "modified_at", "meta_sources", "feed_entry"):
+        articles.add_column(column, str)

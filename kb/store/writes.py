@@ -115,7 +115,10 @@ def next_due(now: str, failures: int) -> str:
 
 ARTICLE_COLUMNS = ("url", "original_url", "source_id", "guid", "title", "author", "published_at",
                    "updated_at", "fetched_at", "date_flag", "lang", "summary", "text", "extraction",
-                   "entry_fingerprint")
+                   "entry_fingerprint", "authors", "byline_org", "modified_at", "meta_sources",
+                   "feed_entry")
+# Metadata a re-crawl or re-extraction may correct without the text changing.
+METADATA_COLUMNS = ("author", "authors", "byline_org", "modified_at", "meta_sources", "feed_entry")
 FIRST_BACKOFF = timedelta(minutes=15)
 MAX_BACKOFF = timedelta(days=1)
 
@@ -184,7 +187,7 @@ def save_article(db: Database, article: dict[str, Any]) -> str:
             return "unchanged"
         elif existing["content_hash"] == digest:
             moved = ("url", "original_url") if row["url"] != existing["url"] else ()
-            keep = {k: row[k] for k in ("entry_fingerprint", "guid", *moved)
+            keep = {k: row[k] for k in ("entry_fingerprint", "guid", *moved, *METADATA_COLUMNS)
                     if row[k] and row[k] != existing[k]}
             if keep:
                 _update(db, "articles", existing["id"], keep)
@@ -205,22 +208,32 @@ def save_article(db: Database, article: dict[str, Any]) -> str:
 
 
 def update_article_text(db: Database, article_id: int, *, text: str, extraction: str,
-                        lang: str | None = None) -> str:
-    """Replace an article's text (re-extraction), keeping the old one as a version.
+                        lang: str | None = None, metadata: dict[str, Any] | None = None) -> str:
+    """Replace an article's text and metadata (re-extraction), keeping the old text as a version.
 
-    Returns 'updated' or 'unchanged'.
+    ``metadata`` holds article columns (title, authors, dates…) chosen again from the archived
+    page; a stored publication date is kept when the new choice found none (the fetch time).
+    Returns 'updated' or 'unchanged' (the text and title; metadata is written either way).
     """
     with db.atomic():
         existing = _one(db, "select * from articles where id = ?", [article_id])
         if existing is None:
             raise DatabaseError(f"no article {article_id}")
-        digest = content_hash(existing["title"], text)
+        fields = {k: v for k, v in (metadata or {}).items() if v is not None and v != existing[k]}
+        if existing["published_at"] and (metadata or {}).get("date_flag") == "missing":
+            fields.pop("published_at", None)
+            fields.pop("date_flag", None)
+        title = fields.get("title", existing["title"])
+        digest = content_hash(title, text)
         if digest == existing["content_hash"]:
             if extraction != existing["extraction"]:
-                _update(db, "articles", article_id, {"extraction": extraction})
+                fields["extraction"] = extraction
+            if fields:
+                _update(db, "articles", article_id, fields)
             return "unchanged"
         _update(db, "articles", article_id, {
-            "text": text, "extraction": extraction, "lang": lang or existing["lang"],
+            **fields, "text": text, "extraction": extraction,
+            "lang": fields.get("lang") or lang or existing["lang"],
             "content_hash": digest, "word_count": len(text.split()),
             "version": _keep_version(db, existing),
         })
@@ -234,7 +247,9 @@ def iter_stored_pages(db: Database, *, batch: int = 200) -> Any:
     while True:
         rows = list(db.query(
             "select p.article_id, p.url as page_url, p.final_url, p.headers, p.body_gz, "
-            "a.text, a.summary, a.extraction from pages p join articles a on a.id = p.article_id "
+            "a.text, a.summary, a.extraction, a.title, a.author, a.published_at, a.updated_at, "
+            "a.lang, a.feed_entry, p.fetched_at "
+            "from pages p join articles a on a.id = p.article_id "
             "where p.article_id > ? order by p.article_id limit ?", [last, batch]))
         if not rows:
             return

@@ -1,0 +1,101 @@
+"""Metadata through the real crawl: what is stored, exported, shown, and upgraded by --reextract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlite_utils
+from conftest import LOREM, rss2, run_kb
+from test_hostile import LocalServer
+
+FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=0"]
+
+
+def publisher_page(base: str) -> str:
+    """A page as a news site serves it: site name on the <title>, JSON-LD with people and an
+    agency, a local publication time, a modified date, a byline naming the agency too."""
+    ld = {
+        "@context": "https://schema.org", "@type": "NewsArticle",
+        "headline": "Regulators publish the first code of practice for AI models",
+        "url": f"{base}/2026/10/05/code-of-practice.html",
+        "datePublished": "2026-10-05T22:40:00-04:00", "dateModified": "2026-10-06T08:15:00-04:00",
+        "author": [{"@type": "Person", "name": "MARTA KOWALSKA"},
+                   {"@type": "Person", "name": "Jonas Field"},
+                   {"@type": "Organization", "name": "Harbor Wire"}],
+        "publisher": {"@type": "Organization", "name": "The Lakeside Ledger"},
+    }
+    body = "".join(f"<p>{p}</p>" for p in LOREM)
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Regulators publish the first code of practice for AI models | The Lakeside Ledger"
+        "</title><meta property=\"og:site_name\" content=\"The Lakeside Ledger\">"
+        f'<script type="application/ld+json">{json.dumps(ld)}</script></head><body>'
+        '<nav><h1 class="logo">The Lakeside Ledger</h1></nav><main><article>'
+        "<h1>Regulators publish the first code of practice for AI models</h1>"
+        '<p class="byline">By Marta Kowalska and Jonas Field, Harbor Wire</p>'
+        f"{body}</article></main><footer>© The Lakeside Ledger</footer></body></html>")
+
+
+def test_crawl_stores_people_agency_local_date_and_where_each_came_from(tmp_path: Path) -> None:
+    server = LocalServer()
+    try:
+        b = server.base
+        server.page("/2026/10/05/code-of-practice.html", publisher_page(b))
+        # the feed gives no title and a wrong author: the page decides
+        server.page("/feed.xml", rss2(b, [{"title": "", "link": f"{b}/2026/10/05/code-of-practice.html",
+                                           "date": "Tue, 06 Oct 2026 02:40:00 GMT"}],
+                                      title="The Lakeside Ledger"),
+                    content_type="application/rss+xml")
+        db_path = tmp_path / "kb.db"
+        proc = run_kb("crawl", "--db", str(db_path), "--feed", f"{b}/feed.xml", "-q", *FAST)
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        server.close()
+    [row] = sqlite_utils.Database(db_path)["articles"].rows
+    assert row["title"] == "Regulators publish the first code of practice for AI models"
+    assert json.loads(row["authors"]) == ["Marta Kowalska", "Jonas Field"]
+    assert row["byline_org"] == "Harbor Wire"
+    # the publisher's evening of the 5th, not the UTC 6th
+    assert row["published_at"] == "2026-10-05T22:40:00-04:00"
+    assert row["modified_at"] == "2026-10-06T08:15:00-04:00"
+    sources = json.loads(row["meta_sources"])
+    assert sources["title"].startswith("h1+") and sources["authors"] == "structured"
+    assert sources["published"] == "json-ld datePublished"
+
+    exported = json.loads(run_kb("export", "--db", str(db_path)).stdout.splitlines()[0])
+    assert exported["author"] == ["Marta Kowalska", "Jonas Field"]
+    assert (exported["byline_org"], exported["modified"]) == ("Harbor Wire", row["modified_at"])
+
+
+def test_reextract_fills_metadata_of_rows_stored_before_it_existed(tmp_path: Path) -> None:
+    server = LocalServer()
+    try:
+        b = server.base
+        server.page("/2026/10/05/code-of-practice.html", publisher_page(b))
+        server.page("/feed.xml", rss2(b, [{"title": "Regulators publish the first code of practice "
+                                                    "for AI models | The Lakeside Ledger",
+                                           "link": f"{b}/2026/10/05/code-of-practice.html"}]),
+                    content_type="application/rss+xml")
+        db_path = tmp_path / "kb.db"
+        assert run_kb("crawl", "--db", str(db_path), "--feed", f"{b}/feed.xml", "-q",
+                      *FAST).returncode == 0
+        hits = len(server.requests)
+    finally:
+        server.close()  # nothing can be fetched from here on
+    db = sqlite_utils.Database(db_path)
+    [row] = db["articles"].rows
+    # as an older aiwatch stored it: the feed's title with the site name, one author string
+    db.execute("update articles set title = ?, author = 'By MARTA KOWALSKA', authors = null, "
+               "byline_org = null, modified_at = null, meta_sources = null, feed_entry = null",
+               ["Regulators publish the first code of practice for AI models | The Lakeside Ledger"])
+    db.conn.commit()
+    proc = run_kb("crawl", "--db", str(db_path), "--reextract", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert len(server.requests) == hits
+    fixed = db["articles"].get(row["id"])
+    assert fixed["title"] == "Regulators publish the first code of practice for AI models"
+    assert json.loads(fixed["authors"]) == ["Marta Kowalska", "Jonas Field"]
+    assert fixed["byline_org"] == "Harbor Wire"
+    assert fixed["modified_at"] == "2026-10-06T08:15:00-04:00"
+    assert json.loads(fixed["meta_sources"])["authors"] == "structured"
