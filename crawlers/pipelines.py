@@ -23,6 +23,7 @@ from crawlers.items import ArticleItem, FeedResult, PageRefused
 from kb.core.progress import progress
 from kb.crawl.assembly import build_article, decode_html
 from kb.crawl.extraction import extract_article
+from kb.crawl.metadata import RepeatedTitleEnds
 from kb.store import writes as kbdb
 from kb.store.connection import open_db
 from kb.store.health import PageHealth
@@ -117,6 +118,7 @@ class StoragePipeline:
         self.counts: Counter[str] = Counter({"sources_skipped": skipped})
         self.errors: list[str] = []
         self.page_health = PageHealth()
+        self.title_ends = RepeatedTitleEnds()
         self.stored: Counter[str] = Counter()
         self.held: dict[str, FeedResult] = {}
         self.failed: list[FeedResult] = []  # saved at the end, once it is known whose fault it was
@@ -226,7 +228,9 @@ class StoragePipeline:
         if item.page_error:
             self.counts["pages_failed"] += 1
             logger.warning("page failed %s: %s", item.original_url, item.page_error)
-        article = build_article(asdict(item), item.extracted)
+        meta = (item.extracted or {}).get("meta") or {}
+        self.title_ends.learn(item.source_id, meta)
+        article = build_article(asdict(item), item.extracted, self.title_ends.names(item.source_id))
         self.page_health.record(item.source_id, extraction=article["extraction"], page_error=item.page_error)
         status = kbdb.save_article(self.db, article)
         self.counts[f"articles_{status}"] += 1

@@ -99,3 +99,22 @@ def test_reextract_fills_metadata_of_rows_stored_before_it_existed(tmp_path: Pat
     assert fixed["byline_org"] == "Harbor Wire"
     assert fixed["modified_at"] == "2026-10-06T08:15:00-04:00"
     assert json.loads(fixed["meta_sources"])["authors"] == "structured"
+
+
+def test_a_title_end_repeated_across_a_sources_pages_is_taken_for_its_name() -> None:
+    from kb.crawl.metadata import RepeatedTitleEnds, reconcile
+
+    ends = RepeatedTitleEnds()
+    url = "http://127.0.0.1:8000/story.html"  # the host says nothing of the outlet's name
+    chosen = []
+    for headline in ("Port cranes idle after the storm", "Ferry timetable changes from May",
+                     "Council approves the harbour wall", "New lighthouse keeper named"):
+        found = {"title": [("<title>", f"{headline} · Quayside Gazette")], "h1": []}
+        ends.learn("quayside", found)
+        meta = reconcile(found, {}, url, "2026-05-01T10:00:00+00:00", "",
+                         ends.names("quayside"))
+        chosen.append(meta["title"])
+    assert chosen[:2] == ["Port cranes idle after the storm · Quayside Gazette",
+                          "Ferry timetable changes from May · Quayside Gazette"]
+    assert chosen[2:] == ["Council approves the harbour wall", "New lighthouse keeper named"]
+    assert ends.names("another-source") == set()

@@ -89,9 +89,9 @@ def feed_hints(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def article_metadata(found: dict[str, Any], feed: dict[str, Any], url: str, fetched_at: str,
-                     text: str) -> dict[str, Any]:
+                     text: str, known_sites: set[str] | None = None) -> dict[str, Any]:
     """The article row's metadata columns, chosen among the page's and the feed's values."""
-    meta = reconcile(found, feed, url, fetched_at, text)
+    meta = reconcile(found, feed, url, fetched_at, text, known_sites)
     return {
         "title": html_to_text(meta["title"]) or url,
         "authors": json.dumps(meta["authors"], ensure_ascii=False),
@@ -106,7 +106,8 @@ def article_metadata(found: dict[str, Any], feed: dict[str, Any], url: str, fetc
     }
 
 
-def build_article(item: dict[str, Any], extracted: dict[str, Any] | None) -> dict[str, Any]:
+def build_article(item: dict[str, Any], extracted: dict[str, Any] | None,
+                  known_sites: set[str] | None = None) -> dict[str, Any]:
     """Merge page extraction with the feed's fields; see kb.crawl.metadata for the choices."""
     extracted = extracted or {}
     feed_text = html_to_text(item.get("feed_content")) or html_to_text(item.get("feed_summary"))
@@ -120,7 +121,7 @@ def build_article(item: dict[str, Any], extracted: dict[str, Any] | None) -> dic
         "source_id": item["source_id"],
         "guid": item.get("guid"),
         **article_metadata(extracted.get("meta") or {}, feed_hints(item), page_url,
-                           item["fetched_at"], text),
+                           item["fetched_at"], text, known_sites),
         "updated_at": _updated(item.get("feed_updated"), item["fetched_at"]),
         "fetched_at": item["fetched_at"],
         "summary": html_to_text(item.get("feed_summary")),

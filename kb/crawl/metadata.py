@@ -60,7 +60,10 @@ ORG_WORDS = {
     "xinhua", "tass", "yonhap", "kyodo", "anp", "belga", "ctk", "pap", "tt", "ntb", "notimex",
     "sapa", "agencia", "agenzia", "nachrichten", "presse", "institute", "university", "club",
     "council", "ministry", "office", "foundation", "association", "society", "center", "centre",
+    "international", "global", "worldwide", "insider", "weekly", "tribune", "herald", "gazette",
+    "courier", "chronicle", "observer", "studios", "ventures", "partners", "capital", "labs",
 }
+ARTICLE_WORDS = {"the", "le", "la", "les", "der", "die", "das", "el", "il", "lo"}
 RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\(([^)]+)\)\s*$")
 GENERIC_ORG = {"staff", "team", "desk", "redaktion", "newsroom", "editors", "editorial", "reporters",
                "rédaction", "redazione", "redacción"}
@@ -74,13 +77,16 @@ TITLE_SOURCE_ORDER = ("feed", "json-ld", "microdata", "og:title", "twitter:title
 
 
 def reconcile(found: dict[str, list[tuple[str, Any]]], feed: dict[str, Any], url: str,
-              fetched_at: str, text: str = "") -> dict[str, Any]:
-    """The chosen metadata with ``sources`` (field → where it came from) and ``notes`` (why not)."""
+              fetched_at: str, text: str = "", known_sites: set[str] | None = None) -> dict[str, Any]:
+    """The chosen metadata with ``sources`` (field → where it came from) and ``notes`` (why not).
+
+    ``known_sites`` adds squashed site names learnt elsewhere (``RepeatedTitleEnds``).
+    """
     notes = [f"{source}: {why}" for source, why in found.get("notes", [])]
     if any("another URL" in why for _, why in found.get("notes", [])):
         # the extractor reads structured data too, including what was set aside as another page's
         found = {k: [(s, v) for s, v in values if s != "extractor"] for k, values in found.items()}
-    sites = site_names(found.get("site", []), feed.get("channel_title"), url)
+    sites = site_names(found.get("site", []), feed.get("channel_title"), url) | (known_sites or set())
     title, title_source = choose_title(found, feed.get("title"), sites, notes)
     authors, org, author_source = choose_authors(found.get("authors", []), feed.get("author"),
                                                  sites, notes)
@@ -111,6 +117,31 @@ def site_names(stated: list[tuple[str, Any]], channel_title: str | None, url: st
         names.add(squash(channel_title))
         names.update(squash(p) for p in TITLE_SEPARATORS.split(channel_title))
     return {n for n in names if n}
+
+
+class RepeatedTitleEnds:
+    """The first and last title segments a source repeats across pages: its name, or a section,
+    where the page states neither (an outlet without og:site_name). A segment counts once it ends
+    the titles of ``min_pages`` different pages of the source."""
+
+    def __init__(self, min_pages: int = 3) -> None:
+        self.min_pages = min_pages
+        self.seen: dict[str, dict[str, set[str]]] = {}
+
+    def learn(self, source_id: str, found: dict[str, list[tuple[str, Any]]]) -> None:
+        ends = self.seen.setdefault(source_id, {})
+        for source, value in found.get("title", []):
+            if source not in ("<title>", "og:title", "twitter:title") or not value:
+                continue
+            parts = TITLE_SEPARATORS.split(" ".join(str(value).split()))
+            if len(parts) > 1:
+                for end in {squash(parts[0]), squash(parts[-1])} - {""}:
+                    if len(ends) < 10_000 or end in ends:
+                        ends.setdefault(end, set()).add(squash(str(value))[:200])
+
+    def names(self, source_id: str) -> set[str]:
+        ends = self.seen.get(source_id, {})
+        return {end for end, titles in ends.items() if len(titles) >= self.min_pages}
 
 
 def squash(value: str) -> str:
@@ -267,7 +298,7 @@ def split_byline(value: str, sites: set[str], *, typed_org: bool = False,
     orgs: list[str] = []
     for part in AUTHOR_SPLIT.split(BYLINE_PREFIX.sub("", value)):
         part = _drop_role(BYLINE_PREFIX.sub("", part).strip(" .,:;-–—"))
-        if not part:
+        if not part or ":" in part:  # 'Topic: Hardware' is a label, not a name
             continue
         person, org = _person_and_org(part, sites, single_names)
         if org:
@@ -319,6 +350,10 @@ def is_person(part: str, single_names: bool = False) -> bool:
     if any(c.isdigit() for c in part) or len(part) > 60:
         return False
     words = part.split()
+    if words[0].casefold() in ARTICLE_WORDS:  # 'The Water Coolest' is a title, not a name
+        return False
+    if not part.isupper() and any(len(w) >= 2 and w.isalpha() and w.isupper() for w in words):
+        return False  # an acronym inside a mixed-case name: 'NJ Advance', 'CNN Business'
     if len(words) == 1:
         return bool(NON_LATIN_NAME.match(part)) or (
             single_names and len(part) >= 3 and part[0].isupper() and not part.isupper()

@@ -139,8 +139,10 @@ def reextract(db: Database, *, workers: int = 2, quiet: bool = False) -> dict[st
 
     from kb.core.progress import progress
     from kb.crawl.assembly import article_metadata, choose_text
+    from kb.crawl.metadata import RepeatedTitleEnds
 
     counts = {"pages": 0, "updated": 0, "unchanged": 0}
+    title_ends = RepeatedTitleEnds()
     total = db.execute("select count(*) from pages").fetchone()[0]
     bar = progress("reextract", total=total, unit="pages", quiet=quiet)
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 0 else None
@@ -155,9 +157,11 @@ def reextract(db: Database, *, workers: int = 2, quiet: bool = False) -> dict[st
                 page = extracted or {}
                 text, method = choose_text(page.get("text") or "", feed_text or "",
                                            page.get("method", "trafilatura"), True)
+                title_ends.learn(row["source_id"], page.get("meta") or {})
                 metadata = article_metadata(page.get("meta") or {}, _stored_feed(row),
                                             row["final_url"] or row["page_url"],
-                                            row["fetched_at"] or utcnow(), text)
+                                            row["fetched_at"] or utcnow(), text,
+                                            title_ends.names(row["source_id"]))
                 status = kbdb.update_article_text(db, row["article_id"], text=text,
                                                   extraction=method, metadata=metadata)
                 counts["pages"] += 1

@@ -55,7 +55,8 @@ LABELS = Path(__file__).with_name("aeb_labels.json")
 def _score(truth: dict[str, Any], predicted: dict[str, dict[str, Any]],
            labels: dict[str, Any]) -> dict[str, Any]:
     texts = {k: predicted.get(k, {}).get("text") or "" for k in truth}
-    scores: dict[str, Any] = extraction_scores([page_counts(truth[k]["articleBody"], texts[k]) for k in truth])
+    scores: dict[str, Any] = extraction_scores(
+        [page_counts(truth[k]["articleBody"], texts[k]) for k in truth])
     tokens = extraction_scores([page_counts(truth[k]["articleBody"], texts[k], 1) for k in truth])
     scores["token_f1"] = tokens["f1"]
     scores["empty"] = sum(1 for k in truth if not texts[k].strip())

@@ -248,7 +248,7 @@ def iter_stored_pages(db: Database, *, batch: int = 200) -> Any:
         rows = list(db.query(
             "select p.article_id, p.url as page_url, p.final_url, p.headers, p.body_gz, "
             "a.text, a.summary, a.extraction, a.title, a.author, a.published_at, a.updated_at, "
-            "a.lang, a.feed_entry, p.fetched_at "
+            "a.lang, a.feed_entry, a.source_id, p.fetched_at "
             "from pages p join articles a on a.id = p.article_id "
             "where p.article_id > ? order by p.article_id limit ?", [last, batch]))
         if not rows:
