@@ -22,6 +22,7 @@ import lxml.html
 import trafilatura
 from lxml.etree import ParserError
 
+from kb.crawl.metadata import detect_language
 from kb.crawl.page_metadata import page_candidates
 
 SHORT_TEXT_WORDS = 200
@@ -50,8 +51,13 @@ def extract_article(html: bytes | str, url: str | None = None) -> dict[str, Any]
         meta.setdefault("title", []).append(("extractor", doc.title or ""))
         meta.setdefault("authors", []).append(("extractor", doc.author or ""))
         meta.setdefault("published", []).append(("extractor", doc.date or ""))
+    text = _tidy(text)
+    guess = detect_language(text)  # here, in the worker, not in the process that stores
+    if guess:
+        meta["text_lang"] = [("text", {"lang": guess[0], "prob": guess[1],
+                                       "words": len(text.split())})]
     return {
-        "text": _tidy(text),
+        "text": text,
         "method": method if text.strip() else "none",
         "meta": {k: v for k, v in meta.items() if k != "body"},
     }

@@ -94,7 +94,8 @@ def reconcile(found: dict[str, list[tuple[str, Any]]], feed: dict[str, Any], url
     published, published_source, flag = choose_date(found.get("published", []),
                                                     feed.get("published"), fetched, notes)
     modified = _modified(found.get("modified", []), feed.get("updated"), published, fetched)
-    lang, lang_source = choose_language(found.get("lang", []), text, feed.get("lang"))
+    lang, lang_source = choose_language(found.get("lang", []), text, feed.get("lang"),
+                                        _known_guess(found, text))
     return {
         "title": title, "authors": authors, "byline_org": org, "published": published,
         "date_flag": flag, "modified": modified, "lang": lang,
@@ -505,16 +506,27 @@ LANGID_CONFIDENCE = 0.9
 MIN_LANGID_WORDS = 30
 
 
-def choose_language(stated: list[tuple[str, Any]], text: str,
-                    feed_lang: str | None) -> tuple[str | None, str | None]:
-    """The declared language (page, then structured data, then the feed) unless the text disagrees."""
+def choose_language(stated: list[tuple[str, Any]], text: str, feed_lang: str | None,
+                    guess: tuple[str, float] | None = None) -> tuple[str | None, str | None]:
+    """The declared language (page, then structured data, then the feed) unless the text disagrees.
+
+    ``guess`` is the text's language when already known (the extraction worker reads it).
+    """
     declared = [(s, _lang_code(v)) for s, v in [*stated, ("feed", feed_lang)] if _lang_code(v)]
-    guess = detect_language(text)
+    guess = guess or detect_language(text)
     if guess and (not declared or declared[0][1] != guess[0]) and guess[1] >= LANGID_CONFIDENCE:
         return guess[0], "text"
     if declared:
         return declared[0][1], declared[0][0]
     return (guess[0], "text") if guess else (None, None)
+
+
+def _known_guess(found: dict[str, list[tuple[str, Any]]], text: str) -> tuple[str, float] | None:
+    """The extraction worker's reading of this same text's language, if it made one."""
+    for _, guess in found.get("text_lang", []):
+        if guess and guess.get("words") == len(text.split()):
+            return str(guess["lang"]), float(guess["prob"])
+    return None
 
 
 def _lang_code(value: Any) -> str | None:

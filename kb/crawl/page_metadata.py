@@ -59,7 +59,7 @@ def page_candidates(html: str, url: str | None, tree: Any | None = None) -> Cand
         return found
     identities = _identities(tree, url)
     found["site"].extend(("host", urlsplit(i).hostname or "") for i in identities)
-    _structured(html, identities, found)
+    _structured(tree, identities, found)
     _meta_tags(tree, found)
     _visible(tree, found)
     _visible_dates(tree, found)
@@ -84,11 +84,11 @@ def _identities(tree: Any, url: str | None) -> list[str]:
     return names
 
 
-def _structured(html: str, identities: list[str], found: Candidates) -> None:
+def _structured(tree: Any, identities: list[str], found: Candidates) -> None:
     import extruct
 
     try:
-        data = extruct.extract(html, base_url=identities[0] if identities else None,
+        data = extruct.extract(tree, base_url=identities[0] if identities else None,
                                syntaxes=["json-ld", "microdata"], uniform=True, errors="ignore")
     except Exception as exc:  # noqa: BLE001 - broken markup of any kind: fall back to other sources
         found["notes"].append(("json-ld", f"structured data could not be read: {type(exc).__name__}"))
