@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 from conftest import LOREM, rss2, run_kb
 from test_hostile import LocalServer
@@ -118,3 +119,33 @@ def test_a_title_end_repeated_across_a_sources_pages_is_taken_for_its_name() -> 
                           "Ferry timetable changes from May · Quayside Gazette"]
     assert chosen[2:] == ["Council approves the harbour wall", "New lighthouse keeper named"]
     assert ends.names("another-source") == set()
+
+
+@pytest.mark.parametrize("byline, people", [
+    ("بقلم محمد علي", ["محمد علي"]),
+    ("מאת דוד כהן", ["דוד כהן"]),
+    ("राहुल शर्मा, अनीता देसाई", ["राहुल शर्मा", "अनीता देसाई"]),
+    ("정덕현", ["정덕현"]),
+    ("Текст: Венера Ерофеева", ["Венера Ерофеева"]),
+    ("Вера", []),  # one cased word is no name unless structured data says so
+    ("Przez Anna Nowak", ["Anna Nowak"]),
+])
+def test_names_in_scripts_with_and_without_capitals(byline: str, people: list[str]) -> None:
+    from kb.crawl.metadata import split_byline
+
+    assert split_byline(byline, set())[0] == people
+
+
+def test_an_article_held_only_in_a_script_state_assignment_is_recovered() -> None:
+    from kb.crawl.extraction import extract_article
+
+    paragraphs = [f"<p>{p}</p>" for p in LOREM * 2]
+    state = {"page": {"type": "article", "article": {"headline": "Harbour council votes on AI rules",
+                                                       "body": "".join(paragraphs)}}}
+    html = ('<!DOCTYPE html><html lang="en"><head><title>Harbour council votes on AI rules</title>'
+            '</head><body><div id="root">Loading…</div>'
+            f"<script>window.__PRELOADED_STATE__ = {json.dumps(state)};</script></body></html>")
+    extracted = extract_article(html, "https://harbour.example/news/ai-rules")
+    assert extracted["method"] == "script-json"
+    assert LOREM[0] in extracted["text"] and "Loading" not in extracted["text"]
+    assert "<p>" not in extracted["text"]

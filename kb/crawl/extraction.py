@@ -4,7 +4,8 @@ trafilatura with ``favor_precision`` is the first choice: it keeps boilerplate o
 article-extraction benchmark against 0.953 for its defaults, docs/crawling.md). Its text is set
 aside when another reading of the page has at least ``LOSS_RATIO`` times as many words:
 
-* the publisher's own body, from structured data (``articleBody``) or a script's JSON (Next.js);
+* the publisher's own body, from structured data (``articleBody``) or, when the precise text is
+  under ``SHORT_TEXT_WORDS``, a script's data (Next.js' JSON, a ``window.__STATE__ = {…}``);
 * trafilatura's defaults, asked only when the precise text holds under half the words of the
   page's paragraphs, or under ``SHORT_TEXT_WORDS``;
 * readability, asked only when the text is still under ``SHORT_TEXT_WORDS``.
@@ -23,7 +24,7 @@ import trafilatura
 from lxml.etree import ParserError
 
 from kb.crawl.metadata import detect_language
-from kb.crawl.page_metadata import page_candidates
+from kb.crawl.page_metadata import page_candidates, script_bodies
 
 SHORT_TEXT_WORDS = 200
 LOSS_RATIO = 2.0
@@ -67,10 +68,13 @@ def _best_text(precise: str, html: str, url: str | None, tree: Any,
                meta: dict[str, list[tuple[str, Any]]]) -> tuple[str, str]:
     words = len(precise.split())
     floor = LOSS_RATIO * max(1, words)
-    for source, body in meta.get("body", []):
+    publisher = [("json-ld", body) for _, body in meta.get("body", [])]
+    if words < SHORT_TEXT_WORDS and tree is not None:
+        publisher += [("script-json", body) for body in script_bodies(tree)]
+    for method, body in publisher:
         body_text = _html_fragment_text(body)
         if len(body_text.split()) >= floor:
-            return body_text, "json-ld" if "articleBody" in source else "script-json"
+            return body_text, method
     if words < SHORT_TEXT_WORDS or words < RECALL_TRIGGER * _paragraph_words(tree):
         recall = trafilatura.extract(html, url=url, include_comments=False, include_tables=True) or ""
         if len(recall.split()) >= floor:

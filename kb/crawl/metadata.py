@@ -34,7 +34,7 @@ TITLE_SEPARATORS = re.compile(r"\s+(?:\||-|–|—|·|•|»|::|/|~)\s+")
 DATE_SEGMENT = re.compile(r"^[\d\s./:-]+$|^\w+\.? \d{1,2},? \d{4}$|^\d{1,2}\.? \w+\.? \d{4}$")
 BYLINE_PREFIX = re.compile(
     r"^\s*(?:(?:written|posted|reported|text|story|words|photos?)\s+)?"
-    r"(?:by|von|par|por|di|door|av|af|de|от|автор)\s*:?\s+"
+    r"(?:by|von|par|por|di|door|av|af|de|przez|от|автор|بقلم|מאת)\s*:?\s+"
     r"|^\s*(?:author|autor|auteur|autore|text|texte|texto|testo|текст|автор|redakteur)\s*:\s*",
     re.IGNORECASE)
 DATE_WORDS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
@@ -69,7 +69,7 @@ GENERIC_ORG = {"staff", "team", "desk", "redaktion", "newsroom", "editors", "edi
                "rédaction", "redazione", "redacción"}
 NAME_PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "le", "la",
                   "bin", "al", "el", "ibn", "ter", "ten", "dos", "das", "y", "zu", "st."}
-NON_LATIN_NAME = re.compile(r"^[^\W\d_A-Za-z]{2,12}$")  # CJK and similar names without spaces
+NON_LATIN_NAME = re.compile(r"^[^\W\d_A-Za-z]{2,12}$")  # Chinese, Korean… names without spaces
 QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
                         "\u00a0": " ", "–": "-", "—": "-", "‐": "-", "…": "..."})
 TITLE_SOURCE_ORDER = ("feed", "json-ld", "microdata", "og:title", "twitter:title", "<title>",
@@ -356,12 +356,18 @@ def is_person(part: str, single_names: bool = False) -> bool:
     if not part.isupper() and any(len(w) >= 2 and w.isalpha() and w.isupper() for w in words):
         return False  # an acronym inside a mixed-case name: 'NJ Advance', 'CNN Business'
     if len(words) == 1:
-        return bool(NON_LATIN_NAME.match(part)) or (
+        return (bool(NON_LATIN_NAME.match(part)) and all(_uncased(c) for c in part)) or (
             single_names and len(part) >= 3 and part[0].isupper() and not part.isupper()
             and part.isalpha())
     if len(words) > 5:
         return False
-    return all(w[0].isupper() or w.casefold() in NAME_PARTICLES or not w[0].isalpha() for w in words)
+    return all(w[0].isupper() or _uncased(w[0]) or w.casefold() in NAME_PARTICLES
+               or not w[0].isalpha() for w in words)
+
+
+def _uncased(char: str) -> bool:
+    """A letter of a script without capitals (Arabic, Hebrew, Devanagari, Chinese, Korean…)."""
+    return char.isalpha() and char.lower() == char.upper()
 
 
 def _tidy_case(name: str) -> str:

@@ -63,7 +63,6 @@ def page_candidates(html: str, url: str | None, tree: Any | None = None) -> Cand
     _meta_tags(tree, found)
     _visible(tree, found)
     _visible_dates(tree, found)
-    _script_bodies(tree, found)
     for identity in identities:
         match = URL_DATE.search(urlsplit(identity).path)
         if match:
@@ -255,23 +254,32 @@ def _in_article(element: Any) -> bool:
     return False
 
 
-def _script_bodies(tree: Any, found: Candidates) -> None:
-    """Article text that lives only in a script's JSON (Next.js data and similar)."""
+SCRIPT_STATE = re.compile(r"^[\s\w.$\[\]'\"]*=\s*(\{.*\})\s*;?\s*$", re.DOTALL)
+
+
+def script_bodies(tree: Any) -> list[str]:
+    """Article text that lives only in a script's data: JSON scripts (Next.js' ``__NEXT_DATA__``)
+    and ``window.__STATE__ = {…}`` assignments; the longest text field of each, 80 words or more.
+    Asked only when the page's visible text is short."""
+    bodies = []
     for script in tree.iter("script"):
         kind = (script.get("type") or "").lower()
-        if kind != "application/json" and script.get("id") != "__NEXT_DATA__":
-            continue
         raw = script.text or ""
-        if len(raw) > MAX_SCRIPT_BYTES:
-            found["notes"].append(("script", "a JSON script over 5 MB was skipped"))
+        if "ld+json" in kind or len(raw) > MAX_SCRIPT_BYTES or len(raw) < 400:
             continue
+        if kind != "application/json" and script.get("id") != "__NEXT_DATA__":
+            match = SCRIPT_STATE.match(raw)
+            if not match:
+                continue
+            raw = match.group(1)
         try:
             data = json.loads(raw)
         except ValueError:
             continue
         best = max(_long_strings(data, 0), key=lambda s: len(s.split()), default="")
         if len(best.split()) >= MIN_SCRIPT_BODY_WORDS:
-            found["body"].append(("script json", best))
+            bodies.append(best)
+    return sorted(bodies, key=lambda b: len(b.split()), reverse=True)
 
 
 def _long_strings(data: Any, depth: int) -> Iterator[str]:
