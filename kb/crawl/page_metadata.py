@@ -219,7 +219,9 @@ def visible_day(text: str) -> str | None:
 
 
 def _visible_dates(tree: Any, found: Candidates) -> None:
-    """The publication day as the page prints it, from a short date or byline element."""
+    """The publication day as the page prints it, from a short date or byline element: the first
+    inside the article, else the first outside navigation. Text from "Updated" on is ignored."""
+    fallback = None
     for element in tree.iter():
         if not isinstance(element.tag, str) or element.tag in ("script", "style", "head", "meta"):
             continue
@@ -227,12 +229,18 @@ def _visible_dates(tree: Any, found: Candidates) -> None:
         if element.tag != "time" and not DATE_HOLDER.search(marks):
             continue
         text = " ".join(_visible_text(element).split())
-        if not text or len(text) > MAX_DATE_TEXT or NOT_PUBLISHED.search(text):
+        if len(text) > MAX_DATE_TEXT:
             continue
-        day = visible_day(text)
-        if day:
+        text = NOT_PUBLISHED.split(text, maxsplit=1)[0]
+        day = visible_day(text) if text else None
+        if not day or _in_chrome(element):
+            continue
+        if _in_article(element):
             found["published"].append(("visible", day))
             return
+        fallback = fallback or day
+    if fallback:
+        found["published"].append(("visible", fallback))
 
 
 def _in_chrome(element: Any) -> bool:
