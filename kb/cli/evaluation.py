@@ -21,9 +21,13 @@ from kb.cli.options import (
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--aeb", "aeb_dir", type=click.Path(), default=None,
               help="Instead: score extraction on the article-extraction benchmark in this folder.")
+@click.option("--validation", "validation_dir", type=click.Path(), default=None,
+              help="Instead: score an independently written labelled set in this folder "
+                   "(articles.jsonl, queries.jsonl), measured like the sample, fitted on nothing.")
 @quiet_option
 @friendly_errors
-def eval_command(db_path: str | None, as_json: bool, aeb_dir: str | None, quiet: bool) -> None:
+def eval_command(db_path: str | None, as_json: bool, aeb_dir: str | None,
+                 validation_dir: str | None, quiet: bool) -> None:
     """Measure extraction, tagging, funding, stories and search against labels.
 
     \b
@@ -31,6 +35,7 @@ def eval_command(db_path: str | None, as_json: bool, aeb_dir: str | None, quiet:
       kb eval                     # crawl the bundled sample corpus afresh and score everything
       kb eval --json
       kb eval --aeb ../shared/aeb # extraction on the article-extraction benchmark
+      kb eval --validation ../shared/validation  # text written apart from the sample
     """
     db_given = db_path is not None
     if aeb_dir:
@@ -42,6 +47,20 @@ def eval_command(db_path: str | None, as_json: bool, aeb_dir: str | None, quiet:
     from kb.evaluation.run import evaluate, format_table
 
     setup_logging(quiet)
+    if validation_dir:
+        import tempfile
+        from pathlib import Path
+
+        from kb.evaluation.validation import find_validation, write_corpus
+
+        source = find_validation(validation_dir)
+        with tempfile.TemporaryDirectory() as tmp:
+            corpus = write_corpus(source, Path(tmp) / "corpus")
+            result = evaluate(db_path if db_given else None, sample_dir=corpus, quiet=quiet,
+                              held_out=True)
+        result["labelled_set"] = str(source)
+        click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+        return
     result = evaluate(db_path if db_given else None, quiet=quiet)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
@@ -98,15 +117,20 @@ def sample_labels(out_path: str) -> None:
 @click.option("--port", default=8765, show_default=True, type=int,
               help="Port to serve the sample site on while crawling (a taken one gives way to a "
                    "free one; 0 for any).")
+@click.option("--corpus", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Another corpus laid out like the bundled one (outlets.yaml, articles/*.yaml).")
 @quiet_option
 @friendly_errors
-def sample_crawl(db_path: str, port: int, quiet: bool) -> None:
+def sample_crawl(db_path: str, port: int, quiet: bool, corpus: str | None) -> None:
     """Serve the sample site on 127.0.0.1 and crawl it into the database (what make demo runs)."""
+    from pathlib import Path
+
     from kb.core.runlock import run_lock
     from kb.crawl.run import run_crawl, summary_line
-    from kb.evaluation.sample import sample_config, serve_sample
+    from kb.evaluation.sample import SAMPLE_DIR, sample_config, serve_sample
 
     setup_logging(quiet)
-    with run_lock(db_path), serve_sample(port) as base:
-        run = run_crawl(db_path, sample_config(base), quiet=quiet)
+    corpus_dir = Path(corpus) if corpus else SAMPLE_DIR
+    with run_lock(db_path), serve_sample(port, corpus_dir) as base:
+        run = run_crawl(db_path, sample_config(base, corpus_dir), quiet=quiet)
     click.echo(f"crawl #{run['id']}: {summary_line(run)}")

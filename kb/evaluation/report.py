@@ -17,7 +17,8 @@ def _prf_row(name: str, scores: dict[str, Any] | None) -> str:
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = [f"{result['articles']} of {result['labelled']} labelled articles in the database",
+    lines = [f"{result['articles']} of {result['labelled']} labelled articles in the database"
+             + (f" ({result['labelled_set']})" if result.get("labelled_set") else ""),
              "", f"{'measure':<34} {'precision':>9} {'recall':>7} {'F1':>6}"]
     ext = result["extraction"]
     lines.append(_prf_row("extraction (token 4-grams)", ext))
@@ -31,10 +32,13 @@ def render(result: dict[str, Any]) -> str:
         lines.append(_prf_row(f"  topics (micro), {lang}", scores))
     if topics and topics.get("note"):
         lines.append(f"  ({topics['note']})")
-    for key in ("vendors", "jurisdictions"):
-        lines.append(_prf_row(key, result.get(key)))
+    for key in ("vendors", "main_vendors", "jurisdictions"):
+        if key == "main_vendors" and key not in result:
+            continue
+        name = key.replace("_", " ")
+        lines.append(_prf_row(name, result.get(key)))
         for lang, scores in sorted((result.get(key) or {}).get("by_lang", {}).items()):
-            lines.append(_prf_row(f"  {key}, {lang}", scores))
+            lines.append(_prf_row(f"  {name}, {lang}", scores))
     funding = result.get("funding")
     lines.append(_prf_row("funding events", funding))
     for lang, scores in sorted((funding or {}).get("by_lang", {}).items()):

@@ -229,14 +229,18 @@ def serve_site(directory: Path, port: int = 0) -> Iterator[str]:
 
 
 @contextmanager
-def serve_sample(port: int = 0) -> Iterator[str]:
+def serve_sample(port: int = 0, sample_dir: Path = SAMPLE_DIR) -> Iterator[str]:
     """Build the sample site for the port it is served on, in a folder of its own under the cache
-    folder (removed afterwards, so two servers never rewrite each other's feeds), and serve it."""
+    folder (removed afterwards, so two servers never rewrite each other's feeds), and serve it.
+
+    ``sample_dir`` may name another corpus laid out like the bundled one (outlets.yaml,
+    articles/*.yaml, queries/*.yaml), such as the validation set converted by
+    ``kb.evaluation.validation``."""
     cache_dir().mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix="sample-site-", dir=cache_dir()))
     try:
         with serve_site(work_dir, port) as base:
-            build_site(work_dir, base)
+            build_site(work_dir, base, sample_dir)
             yield base
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
