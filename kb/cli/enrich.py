@@ -46,6 +46,10 @@ def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet
 @db_option
 @click.option("--confirm", "verdict", flag_value="confirm", help="The value is right.")
 @click.option("--reject", "verdict", flag_value="reject", help="The value is wrong.")
+@click.option("--main", "verdict", flag_value="main",
+              help="A vendor the article is about, or that acts in it.")
+@click.option("--mentioned", "verdict", flag_value="mentioned",
+              help="A vendor the article names only in passing.")
 @click.option("--by", "reviewer", default=lambda: os.environ.get("USER", "analyst"),
               show_default="$USER", help="Who makes the correction.")
 @click.option("--note", help="Why.")
@@ -53,7 +57,8 @@ def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet
 @friendly_errors
 def review(target: str, article_id: int, value: str, db_path: str, verdict: str | None,
            reviewer: str, note: str | None, new: bool) -> None:
-    """Confirm or reject a topic, vendor, jurisdiction or funding row of an article.
+    """Confirm or reject a topic, vendor, jurisdiction or funding row of an article, or set a
+    vendor's role.
 
     VALUE is a topic slug, a vendor or jurisdiction name (a known one, in any case, unless --new),
     or a funding event's id. A correction overrides the machine on every later run.
@@ -62,6 +67,7 @@ def review(target: str, article_id: int, value: str, db_path: str, verdict: str 
     Examples:
       kb review topic 42 funding --reject --note "capex, not a funding round"
       kb review vendor 42 "Mistral AI" --confirm
+      kb review vendor 42 Nvidia --mentioned   # named in passing: not on Nvidia's feed
       kb review vendor 42 "Aleph Alpha Research" --confirm --new
       kb review funding 42 17 --reject
     """
@@ -69,10 +75,11 @@ def review(target: str, article_id: int, value: str, db_path: str, verdict: str 
     from kb.store.connection import open_db
 
     if verdict is None:
-        raise click.UsageError("say --confirm or --reject")
+        raise click.UsageError("say --confirm or --reject (or, for a vendor, --main or --mentioned)")
     save_review(open_db(db_path, create=False), article_id=article_id, target=target, value=value,
                 verdict=verdict, reviewer=reviewer, note=note, new=new)
-    click.echo(f"{verdict}ed {target} {value!r} of article {article_id} (by {reviewer})")
+    done = f"{verdict}ed" if verdict in ("confirm", "reject") else f"set as {verdict}:"
+    click.echo(f"{done} {target} {value!r} of article {article_id} (by {reviewer})")
 
 
 

@@ -8,6 +8,7 @@ from sqlite_utils.db import Database
 
 from kb.core.progress import in_batches
 from kb.enrich.gazetteer import Gazetteer, load_gazetteer
+from kb.enrich.vendor_roles import load_role_model
 from kb.store.stages import delete_for, mark_done, pending
 
 STAGE = "entities"
@@ -29,22 +30,27 @@ def entity_id(db: Database, kind: str, name: str, cache: dict[tuple[str, str], i
 
 
 def tag_entities(db: Database, *, gazetteer: Gazetteer | None = None, quiet: bool = False) -> int:
-    """Write article_entities for new or changed articles. Returns how many were processed."""
+    """Write article_entities for new or changed articles, each vendor with its role. Returns how
+    many were processed."""
     gazetteer = gazetteer or load_gazetteer()
-    todo = pending(db, STAGE, gazetteer.version)
+    roles = load_role_model()
+    version = f"{gazetteer.version}:{roles.version}"
+    todo = pending(db, STAGE, version)
     cache: dict[tuple[str, str], int] = {}
     for batch in in_batches(todo, 500, desc=STAGE, quiet=quiet):
         rows = []
         for a in batch:
             text = f"{a['title'] or ''}. {a['text'] or ''}"
             lead = gazetteer.mentions(text[:LEAD_CHARS])
+            vendor_roles = roles.roles(a["title"] or "", a["text"] or "", gazetteer)
             for (kind, name), count in gazetteer.mentions(text).items():
                 if kind == "jurisdiction" and not is_about_jurisdiction(count, (kind, name) in lead):
                     continue
                 rows.append({"article_id": a["id"], "entity_id": entity_id(db, kind, name, cache),
-                             "mentions": count, "method": "gazetteer"})
+                             "mentions": count, "method": "gazetteer",
+                             "role": vendor_roles.get(name, "mentioned") if kind == "vendor" else "main"})
         with db.conn:
             delete_for(db, "article_entities", [a["id"] for a in batch], " and method = 'gazetteer'")
             db.table("article_entities").insert_all(rows, pk=("article_id", "entity_id"), replace=True)
-            mark_done(db, STAGE, gazetteer.version, batch)
+            mark_done(db, STAGE, version, batch)
     return len(todo)

@@ -1,4 +1,5 @@
-"""Analysts' corrections: confirm or reject a topic, vendor, jurisdiction or funding row.
+"""Analysts' corrections: confirm or reject a topic, vendor, jurisdiction or funding row, or set a
+vendor's role (main or mentioned).
 
 Corrections live in `reviews` and are applied after every enrichment run, so a person's word
 overrides the machine on every later run; the rows they set carry method 'person'.
@@ -15,6 +16,7 @@ from kb.core.errors import KbError
 from kb.core.names import FilterError, canonical
 
 TARGETS = ("topic", "vendor", "jurisdiction", "funding")
+ROLES = ("main", "mentioned")
 
 
 class ReviewError(KbError):
@@ -34,8 +36,10 @@ def save_review(db: Database, *, article_id: int, target: str, value: str, verdi
     """
     if target not in TARGETS:
         raise ReviewError(f"unknown target {target!r} (use {', '.join(TARGETS)})")
-    if verdict not in ("confirm", "reject"):
-        raise ReviewError("the verdict must be confirm or reject")
+    if verdict not in ("confirm", "reject", *ROLES):
+        raise ReviewError("the verdict must be confirm or reject (or main or mentioned)")
+    if verdict in ROLES and target != "vendor":
+        raise ReviewError(f"only a vendor has a role; a {target} is confirmed or rejected")
     if not db.execute("select 1 from articles where id = ?", [article_id]).fetchone():
         raise ReviewError(f"no article with id {article_id}")
     if target == "topic":
@@ -94,11 +98,15 @@ def apply_reviews(db: Database) -> int:
                                                  "method": "person", "evidence": evidence})
             elif r["target"] in ("vendor", "jurisdiction"):
                 eid = entity_id(db, r["target"], value, cache)
+                found = db.execute("select mentions from article_entities where article_id = ? and "
+                                   "entity_id = ?", [aid, eid]).fetchone()
                 db.execute("delete from article_entities where article_id = ? and entity_id = ?",
                            [aid, eid])
-                if confirm:
-                    db.table("article_entities").insert({"article_id": aid, "entity_id": eid, "mentions": 0,
-                                                   "method": "person"})
+                if r["verdict"] != "reject":  # confirmed, or given a role: main unless said
+                    db.table("article_entities").insert({
+                        "article_id": aid, "entity_id": eid, "mentions": found[0] if found else 0,
+                        "method": "person",
+                        "role": r["verdict"] if r["verdict"] in ROLES else "main"})
             else:
                 company, amount, currency = value.split("|")
                 match = ("article_id = ? and company is ? and cast(round(amount) as integer) = ? "

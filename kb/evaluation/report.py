@@ -33,10 +33,10 @@ def render(result: dict[str, Any]) -> str:
     if topics and topics.get("note"):
         lines.append(f"  ({topics['note']})")
     for key in ("vendors", "main_vendors", "jurisdictions"):
-        if key == "main_vendors" and key not in result:
-            continue
         name = key.replace("_", " ")
         lines.append(_prf_row(name, result.get(key)))
+        if (result.get(key) or {}).get("note"):
+            lines.append(f"  ({result[key]['note']})")
         for lang, scores in sorted((result.get(key) or {}).get("by_lang", {}).items()):
             lines.append(_prf_row(f"  {name}, {lang}", scores))
     funding = result.get("funding")

@@ -90,7 +90,10 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
             "stories": score_stories(db, ids, gold),
         }
         if held_out:
-            result["main_vendors"] = score_entities(db, ids, gold, "vendor", "main_vendors", langs)
+            result["main_vendors"] = score_entities(db, ids, gold, "vendor", "main_vendors", langs,
+                                                    role="main")
+        else:
+            result["main_vendors"] = score_vendor_roles()
         from kb.evaluation.search_quality import score_search
 
         logger.info("eval 4/4: scoring search (the labelled queries, every mode)")
@@ -173,11 +176,37 @@ def score_assigned_topics(db: Database, ids: dict[int, str], gold: dict[str, Any
             "note": "as enrichment assigned them: nothing was fitted on these labels"}
 
 
+def score_vendor_roles() -> dict[str, Any]:
+    """Main-vendor precision and recall of the role scorer on the sample's labelled vendors, with
+    leave-one-outlet-out folds: no outlet's writing is scored by weights fitted on it."""
+    import numpy as np
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    from kb.enrich.gazetteer import load_gazetteer
+    from kb.enrich.vendor_roles import THRESHOLD, RoleModel, fit
+    from kb.evaluation.training import vendor_role_examples
+
+    xs, ys, outlets = vendor_role_examples(load_gazetteer())
+    main = np.zeros(len(ys), dtype=bool)
+    for train, test in LeaveOneGroupOut().split(xs, ys, outlets):
+        model = RoleModel(fit([xs[i] for i in train], [ys[i] for i in train],
+                              threshold=THRESHOLD, version="fold"))
+        for i in test:
+            main[i] = model.role(xs[i]) == "main"
+    truth = np.array(ys, dtype=bool)
+    out: dict[str, Any] = dict(prf(int((main & truth).sum()), int((main & ~truth).sum()),
+                                   int((~main & truth).sum())))
+    out["note"] = f"leave-one-outlet-out over {len(ys)} labelled vendors"
+    return out
+
+
 def score_entities(db: Database, ids: dict[int, str], gold: dict[str, Any], kind: str,
-                   label: str, langs: dict[str, str] | None = None) -> dict[str, Any] | None:
+                   label: str, langs: dict[str, str] | None = None,
+                   role: str | None = None) -> dict[str, Any] | None:
     rows = list(db.query(
         "select ae.article_id, e.name from article_entities ae join entities e on e.id = ae.entity_id "
-        "where e.kind = ?", [kind])) if db["article_entities"].exists() else []
+        "where e.kind = ?" + (" and ae.role = ?" if role else ""),
+        [kind, role] if role else [kind])) if db["article_entities"].exists() else []
     if not rows:
         return None
     predicted: dict[int, set[str]] = defaultdict(set)

@@ -29,13 +29,14 @@ def iter_export(db: Database, *, since: str | None = None,
 
 def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
     aid = row["id"]
-    entities: dict[str, list[str]] = {"vendor": [], "jurisdiction": []}
+    entities: dict[str, list[str]] = {"vendor": [], "vendor_mention": [], "jurisdiction": []}
     set_by: dict[str, dict[str, str]] = {"vendors": {}, "jurisdictions": {}}
     for e in db.query(
-        "select e.kind, e.name, ae.method from article_entities ae join entities e "
+        "select e.kind, e.name, ae.method, ae.role from article_entities ae join entities e "
         "on e.id = ae.entity_id where ae.article_id = ? order by ae.mentions desc, e.name", [aid]
     ):
-        entities.setdefault(e["kind"], []).append(e["name"])
+        key = "vendor_mention" if e["kind"] == "vendor" and e["role"] == "mentioned" else e["kind"]
+        entities.setdefault(key, []).append(e["name"])
         set_by.setdefault(e["kind"] + "s", {})[e["name"]] = e["method"]
     story = next(db.query("select story_id from story_articles where article_id = ?", [aid]), None)
     return {
@@ -54,6 +55,7 @@ def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
                               "where article_id = ? order by score desc", [aid])
         ],
         "vendors": entities["vendor"],
+        "vendor_mentions": entities["vendor_mention"],
         "jurisdictions": entities["jurisdiction"],
         "funding_events": [
             {k: f[k] for k in ("company", "amount", "currency", "kind", "round", "valuation", "method")}

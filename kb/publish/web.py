@@ -318,7 +318,8 @@ def filter_options(db: Database) -> dict[str, list[tuple[str, str]]]:
     def names(kind: str) -> list[tuple[str, str]]:
         return [(r[0], r[0]) for r in db.execute(
             "select e.name from entities e join article_entities ae on ae.entity_id = e.id "
-            "where e.kind = ? group by e.id order by count(*) desc, e.name limit 200", [kind])]
+            "where e.kind = ? and ae.role = 'main' group by e.id order by count(*) desc, e.name "
+            "limit 200", [kind])]
     options = {
         "topic": [(r[0], r[1] or r[0]) for r in db.execute("select slug, name from topics order by slug")],
         "vendor": names("vendor"),
@@ -375,11 +376,12 @@ def article_page(db: Database, article_id: int) -> dict[str, Any] | None:
         "left join article_summaries sm on sm.article_id = a.id where a.id = ?", [article_id]), None)
     if article is None:
         return None
-    entities: dict[str, list[str]] = {"vendor": [], "jurisdiction": []}
-    for r in db.query("select e.kind, e.name from article_entities ae join entities e on "
+    entities: dict[str, list[str]] = {"vendor": [], "vendor_mention": [], "jurisdiction": []}
+    for r in db.query("select e.kind, e.name, ae.role from article_entities ae join entities e on "
                       "e.id = ae.entity_id where ae.article_id = ? order by ae.mentions desc, e.name",
                       [article_id]):
-        entities.setdefault(r["kind"], []).append(r["name"])
+        mention = r["kind"] == "vendor" and r["role"] == "mentioned"
+        entities.setdefault("vendor_mention" if mention else r["kind"], []).append(r["name"])
     topics = [dict(r, evidence=[e for e in (r["evidence"] or "").split("; ") if e]) for r in db.query(
         "select t.topic as slug, coalesce(tp.name, t.topic) as name, t.score, t.method, t.evidence "
         "from article_topics t left join topics tp on tp.slug = t.topic where t.article_id = ? "
@@ -392,6 +394,7 @@ def article_page(db: Database, article_id: int) -> dict[str, Any] | None:
         "paragraphs": [p.strip() for p in re.split(r"\n\s*\n|\n", article["text"] or "") if p.strip()],
         "topics": topics,
         "vendors": entities["vendor"],
+        "vendor_mentions": entities["vendor_mention"],
         "jurisdictions": entities["jurisdiction"],
         "funding": list(db.query("select * from funding_events where article_id = ? order by id",
                                  [article_id])),
@@ -466,11 +469,11 @@ def topic_feed_ids(db: Database, topic: str, limit: int = 40) -> list[int]:
 
 
 def vendor_feed_ids(db: Database, vendor: str, limit: int = 40) -> list[int]:
-    """Recent articles naming a vendor, ranked by how often they name it."""
+    """Recent articles about a vendor (not naming it in passing), ranked by how often they name it."""
     rows = db.execute(
         "select ae.article_id from article_entities ae join entities e on e.id = ae.entity_id "
         "join articles a on a.id = ae.article_id where e.kind = 'vendor' and e.name = ? collate nocase "
-        "order by a.published_at desc limit ?", [vendor, limit * 4]).fetchall()
+        "and ae.role = 'main' order by a.published_at desc limit ?", [vendor, limit * 4]).fetchall()
     return _by_story_recency(db, [r[0] for r in rows], "select ae.article_id, ae.mentions from "
                              "article_entities ae join entities e on e.id = ae.entity_id where "
                              "e.kind = 'vendor' and e.name = ? collate nocase and ae.article_id in ({})",

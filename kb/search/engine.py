@@ -357,7 +357,8 @@ def describe(db: Database, ranked: list[tuple[int, float]], text: str) -> list[d
     vendors: dict[int, list[str]] = {aid: [] for aid in ids}
     for aid, name in db.execute(
             "select ae.article_id, e.name from article_entities ae join entities e on e.id = ae.entity_id "
-            f"where ae.article_id in ({marks}) and e.kind = 'vendor' order by ae.mentions desc", ids):
+            f"where ae.article_id in ({marks}) and e.kind = 'vendor' and ae.role = 'main' "
+            "order by ae.mentions desc", ids):
         vendors[aid].append(name)
     stories = sorted({r["story_id"] for r in rows.values() if r["story_id"]})
     outlets = dict(db.execute(

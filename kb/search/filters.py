@@ -39,9 +39,10 @@ class Filters:
             where.append("a.id in (select article_id from article_topics where topic = ?)")
             params.append(self.topic)
         for kind, value in (("vendor", self.vendor), ("jurisdiction", self.jurisdiction)):
-            if value:
+            if value:  # an article about the vendor, not one naming it in passing
                 where.append("a.id in (select ae.article_id from article_entities ae join entities e "
-                             "on e.id = ae.entity_id where e.kind = ? and e.name = ? collate nocase)")
+                             "on e.id = ae.entity_id where e.kind = ? and e.name = ? collate nocase "
+                             "and ae.role = 'main')")
                 params += [kind, value]
         if self.source:
             where.append("a.source_id = ?")

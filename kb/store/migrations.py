@@ -228,3 +228,10 @@ def m006_article_metadata(db: Database) -> None:
     articles = db.table("articles")
     for column in ("authors", "byline_org", "modified_at", "meta_sources", "feed_entry"):
         articles.add_column(column, str)
+
+
+@migration
+def m007_vendor_roles(db: Database) -> None:
+    """Each vendor of an article is 'main' (the article is about it, or it acts in it) or
+    'mentioned' (named in passing); jurisdictions are always 'main'."""
+    db.table("article_entities").add_column("role", str, not_null_default="main")

@@ -6,7 +6,7 @@ from sqlite_utils.db import Database
 
 _NAMES = ("select json_group_array(name) from (select e.name from article_entities ae "
           "join entities e on e.id = ae.entity_id where ae.article_id = a.id and e.kind = '{kind}' "
-          "order by ae.mentions desc, e.name)")
+          "and ae.role = '{role}' order by ae.mentions desc, e.name)")
 
 # An article's story, or the article alone when it has none: one key for grouping by event.
 STORY_KEY_SQL = "coalesce(sa.story_id, 'article-' || a.id)"
@@ -23,8 +23,9 @@ VIEWS = {
   a.title, coalesce(s.name, a.source_id) as source, a.lang,
   (select json_group_array(topic) from (select t.topic from article_topics t
      where t.article_id = a.id order by t.score desc)) as topics,
-  ({_NAMES.format(kind="vendor")}) as vendors,
-  ({_NAMES.format(kind="jurisdiction")}) as jurisdictions,
+  ({_NAMES.format(kind="vendor", role="main")}) as vendors,
+  ({_NAMES.format(kind="vendor", role="mentioned")}) as vendor_mentions,
+  ({_NAMES.format(kind="jurisdiction", role="main")}) as jurisdictions,
   (select sa.story_id from story_articles sa where sa.article_id = a.id) as story_id,
   coalesce((select sm.summary from article_summaries sm where sm.article_id = a.id), a.summary)
     as summary,

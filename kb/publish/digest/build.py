@@ -223,7 +223,7 @@ def _stories(db: Database, articles: list[dict[str, Any]]) -> list[Story]:
     entities: dict[int, list[tuple[str, str, int]]] = {}
     for aid, kind, name, mentions in _by_ids(
             db, "select ae.article_id, e.kind, e.name, ae.mentions from article_entities ae join entities e "
-                "on e.id = ae.entity_id where ae.article_id in ({ids})", ids):
+                "on e.id = ae.entity_id where ae.article_id in ({ids}) and ae.role = 'main'", ids):
         entities.setdefault(aid, []).append((kind, name, mentions or 1))
     refs: dict[int, list[str]] = {}
     for aid, ref in _by_ids(db, "select article_id, ref from policy_refs where article_id in ({ids}) "
@@ -318,8 +318,8 @@ def _topic_counts(db: Database, week: IsoWeek, names: dict[str, str]) -> list[Co
 def _vendor_counts(db: Database, week: IsoWeek) -> list[Count]:
     counts = _counts(db, "select e.name, count(distinct ae.article_id) from article_entities ae "
                          "join entities e on e.id = ae.entity_id join articles a on a.id = ae.article_id "
-                         "where e.kind = 'vendor' and a.published_at >= ? and a.published_at < ? "
-                         "group by e.name", week)
+                         "where e.kind = 'vendor' and ae.role = 'main' and a.published_at >= ? "
+                         "and a.published_at < ? group by e.name", week)
     rows = [Count(name, name, this, last) for name, (this, last) in counts.items() if this]
     return sorted(rows, key=lambda c: (-c.this_week, -c.delta, c.key))
 
