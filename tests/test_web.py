@@ -287,6 +287,10 @@ def test_topic_feed_has_one_entry_per_story(site, db):
 def test_vendor_and_search_feeds(site):
     vendor = parse_feed(site, "/-/feeds/vendor/" + quote("Mistral AI") + ".atom")
     assert vendor.entries and vendor.feed.title == "aiwatch: Mistral AI"
+    # Arm is only ever named in passing in the sample: an empty feed, not an error
+    assert site.get("/-/feeds/vendor/Arm.atom").status_code == 200
+    assert not parse_feed(site, "/-/feeds/vendor/Arm.atom").entries
+    assert site.get("/-/feeds/vendor/Nosuchvendor.atom").status_code == 404
     search = parse_feed(site, "/-/search.atom?" + str(httpx.QueryParams({"q": QUERY, "mode": "keyword"})))
     ranked = search_json(site, q=QUERY, mode="keyword")
     assert search.entries[0].title == ranked[0]["title"]

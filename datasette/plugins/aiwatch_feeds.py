@@ -111,9 +111,15 @@ def _topic_exists(db: Any, slug: str) -> bool:
 async def vendor_feed(request: Any, datasette: Any) -> Response:
     name = unquote(request.url_vars["name"])
     ids = await read(datasette, vendor_feed_ids, name)
-    if not ids:
+    if not ids and not await read(datasette, _vendor_exists, name):
         raise NotFound(f"No articles name the vendor {name!r}")
+    # a vendor only ever named in passing has an empty feed, ready for the day it is the news
     return await respond(datasette, request, f"aiwatch: {name}", "/-/search", ids)
+
+
+def _vendor_exists(db: Any, name: str) -> bool:
+    return db.execute("select 1 from entities where kind = 'vendor' and name = ? collate nocase",
+                      [name]).fetchone() is not None
 
 
 async def search_feed(request: Any, datasette: Any) -> Response:
