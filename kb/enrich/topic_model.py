@@ -58,19 +58,29 @@ def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> Any:
     return LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, y)
 
 
-def _out_of_fold_scores(v: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Scores of the embedding classifier for the training rows, each from a model fitted without it."""
-    from sklearn.model_selection import KFold
+def _folds(n: int, groups: np.ndarray | None) -> Any:
+    """Fold splits: by group (an outlet never on both sides) when groups are given and there are
+    enough of them, else shuffled."""
+    from sklearn.model_selection import GroupKFold, KFold
 
+    rows = np.zeros((n, 1))
+    if groups is not None and len(set(groups)) >= FOLDS:
+        return GroupKFold(FOLDS).split(rows, groups=groups)
+    return KFold(FOLDS, shuffle=True, random_state=SEED).split(rows)
+
+
+def _out_of_fold_scores(v: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Scores of the embedding classifier for the training rows, each from a model fitted without it."""
     scores = np.full(len(y), np.nan)
-    for train, test in KFold(FOLDS, shuffle=True, random_state=SEED).split(v):
+    for train, test in _folds(len(y), groups):
         if len(set(y[train])) == 2:
             scores[test] = _logistic(v[train], y[train], EMBEDDING_C).decision_function(v[test])
     return scores
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Fit one topic's stack on rows ``x`` (FEATURES, then each STACKED model's mean vector)."""
+def fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> dict[str, Any]:
+    """Fit one topic's stack on rows ``x`` (FEATURES, then each STACKED model's mean vector);
+    ``groups`` (the outlet of each row) keeps the inner folds apart by outlet."""
     width = len(FEATURES)
     inputs, blocks = [x[:, :width]], []
     for model, dim in STACKED.items():
@@ -81,7 +91,7 @@ def fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         if len(set(y[ok])) == 2:
             clf = _logistic(v[ok], y[ok], EMBEDDING_C)
             coef, intercept = clf.coef_[0], float(clf.intercept_[0])
-            scores[ok] = _out_of_fold_scores(v[ok], y[ok])
+            scores[ok] = _out_of_fold_scores(v[ok], y[ok], None if groups is None else groups[ok])
         else:
             coef, intercept = np.zeros(dim), 0.0
         if np.isnan(scores).all():
@@ -101,22 +111,24 @@ def predict(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return probabilities(params, x)
 
 
-def cross_validated(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Out-of-fold probabilities: each article scored by a model that never saw its label."""
-    from sklearn.model_selection import KFold
-
+def cross_validated(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray],
+                    groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Out-of-fold probabilities: each article scored by a model that never saw its label, nor,
+    when ``groups`` gives each article's outlet, any article of its outlet."""
     out = {}
     for slug, x in xs.items():
         y, probs = ys[slug], np.zeros(len(ys[slug]))
-        for train, test in KFold(FOLDS, shuffle=True, random_state=SEED).split(x):
+        for train, test in _folds(len(y), groups):
             if len(set(y[train])) < 2:
                 continue
-            probs[test] = predict(fit(x[train], y[train]), x[test])
+            inner = None if groups is None else groups[train]
+            probs[test] = predict(fit(x[train], y[train], inner), x[test])
         out[slug] = probs
     return out
 
 
-def train(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], *, path: Path | None = None) -> Path:
+def train(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], *, path: Path | None = None,
+          groups: np.ndarray | None = None) -> Path:
     """Fit on every labelled article and write the model the topics stage loads (by default to the
     user's data folder, where it takes precedence over the shipped one)."""
     path = path or data_dir() / "topic_model.json"
@@ -124,6 +136,7 @@ def train(xs: dict[str, np.ndarray], ys: dict[str, np.ndarray], *, path: Path | 
     version, _ = load_taxonomy()
     model = {"version": f"stack-{version}-{sum(len(y) for y in ys.values())}",
              "features": FEATURES + [f"embedding:{m}" for m in STACKED],
-             "topics": {slug: fit(x, ys[slug]) for slug, x in xs.items() if len(set(ys[slug])) == 2}}
+             "topics": {slug: fit(x, ys[slug], groups) for slug, x in xs.items()
+                        if len(set(ys[slug])) == 2}}
     path.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
     return path

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlite_utils.db import Database
 
 from kb.core.errors import KbError
@@ -130,7 +131,8 @@ def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any],
     from kb.enrich.topics import THRESHOLD
 
     order, xs, ys = topic_dataset(db, lambda i: gold[ids[i]]["labels"]["topics"] if i in ids else None)
-    probs = cross_validated(xs, ys)
+    outlets = np.array([gold[ids[i]]["outlet"] for i in order])
+    probs = cross_validated(xs, ys, outlets)
     per_topic = {}
     for topic in TOPICS:
         if topic not in probs:
@@ -151,7 +153,8 @@ def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any],
             fn += int((~predicted & actual).sum())
         by_lang[lang] = prf(tp, fp, fn)
     return {"per_topic": per_topic, "macro_f1": macro, "by_lang": by_lang,
-            "note": f"{FOLDS}-fold cross-validated: the classifier is fitted on these labels"}
+            "note": f"{FOLDS}-fold cross-validated with the outlets apart: the classifier is fitted "
+                    "on these labels, never on the scored article's outlet"}
 
 
 def score_assigned_topics(db: Database, ids: dict[int, str], gold: dict[str, Any],
