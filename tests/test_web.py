@@ -23,6 +23,7 @@ from markupsafe import escape
 from sqlite_utils import Database
 from sqlite_utils.utils import sqlite3 as dbapi
 
+from kb.enrich.ledger import build_ledger
 from kb.publish.serve import spawn_server, wait_for_server
 from kb.publish.web import QueryTimeout, Reader, one_per_story, related, story_members
 from kb.store.views import ensure_views
@@ -62,6 +63,7 @@ def prepared_copy(demo_db: Path, folder: Path) -> Path:
     db["article_entities"].insert({"article_id": aid, "entity_id": eid, "mentions": 2, "method": "rules"})
     db["funding_events"].insert({"article_id": aid, "company": XSS, "amount": 1e6, "currency": "USD",
                                  "kind": "equity", "sentence": XSS, "method": "rules"})
+    build_ledger(db)  # as enrichment does after its stages
     db.conn.close()
     private = Database(folder / "kb.private.db")
     private["subscribers"].insert({"email": SUBSCRIBER, "topics": "[]"})

@@ -58,6 +58,10 @@ def save_review(db: Database, *, article_id: int, target: str, value: str, verdi
             "article_id": article_id, "target": target, "value": value, "verdict": verdict,
             "reviewer": reviewer, "note": note, "reviewed_at": utcnow()}).last_pk
     apply_reviews(db)
+    if target == "funding":
+        from kb.enrich.ledger import build_ledger
+
+        build_ledger(db)  # the ledger's events follow their mentions at once
     return cast(int, review_id)
 
 

@@ -90,7 +90,11 @@ def run_enrichment(db: Database, *, only: list[str] | None = None, **options: An
         started = time.perf_counter()
         counts[name] = stage(db, **options)
         logger.info("%s: %d articles in %.1f s", name, counts[name], time.perf_counter() - started)
+    from kb.enrich.ledger import build_ledger
     from kb.enrich.review import apply_reviews
 
     apply_reviews(db)
+    if not only or "funding" in only:
+        events = build_ledger(db)  # after the corrections, which may remove mentions
+        logger.info("funding ledger: %d events", events)
     return counts

@@ -43,6 +43,13 @@ def render(result: dict[str, Any]) -> str:
     lines.append(_prf_row("funding events", funding))
     for lang, scores in sorted((funding or {}).get("by_lang", {}).items()):
         lines.append(_prf_row(f"  funding events, {lang}", scores))
+    ledger = funding or {}
+    for field in ("status", "kind"):
+        if ledger.get(f"{field}_accuracy") is not None:
+            lines.append(f"  {field} accuracy on matched events: {ledger[f'{field}_accuracy']:.3f} "
+                         f"({ledger[f'{field}_judged']} judged)")
+    if ledger.get("grouping"):
+        lines.append(_prf_row("  grouping into events (pairs)", ledger["grouping"]))
     stories = result.get("stories")
     lines.append(_prf_row("stories (B-cubed)", stories))
     if stories:

@@ -228,24 +228,29 @@ def _event_key(e: dict[str, Any]) -> tuple[str, str]:
     return ((e.get("company") or "").lower(), (e.get("currency") or "").upper())
 
 
-def _match_events(gold_events: list[dict], predicted: list[dict]) -> int:
-    matched, used = 0, set()
+def _match_events(gold_events: list[dict], predicted: list[dict]) -> list[tuple[dict, dict]]:
+    """(gold, predicted) pairs that match: same company and currency, amount within 2%."""
+    pairs, used = [], set()
     for g in gold_events:
         for j, p in enumerate(predicted):
             if j in used or _event_key(g) != _event_key(p):
                 continue
             if p["amount"] is not None and g.get("amount") is not None and (
                     abs(float(p["amount"]) - float(g["amount"])) <= AMOUNT_TOLERANCE * float(g["amount"])):
-                matched += 1
+                pairs.append((g, p))
                 used.add(j)
                 break
-    return matched
+    return pairs
 
 
 def score_funding(db: Database, ids: dict[int, str], gold: dict[str, Any],
                   langs: dict[str, str]) -> dict[str, Any] | None:
+    """Mentions matched per article; on matched ones, status and kind accuracy (where the labels
+    give them) and the grouping of mentions into events (pairs sharing a labelled event key)."""
     if not db["enrichment_state"].count_where("stage = 'funding'"):
         return None
+    from kb.enrich.ledger import KIND_NAMES
+
     predicted: dict[int, list[dict]] = defaultdict(list)
     for r in db.query("select * from funding_events"):
         predicted[r["article_id"]].append(r)
@@ -254,12 +259,29 @@ def score_funding(db: Database, ids: dict[int, str], gold: dict[str, Any],
         tp = fp = fn = 0
         for i in members:
             g, p = gold[ids[i]]["labels"]["funding_events"], predicted[i]
-            m = _match_events(g, p)
+            m = len(_match_events(g, p))
             tp, fp, fn = tp + m, fp + len(p) - m, fn + len(g) - m
         return prf(tp, fp, fn)
 
     out: dict[str, Any] = dict(counts(list(ids)))
     out["by_lang"] = {lang: counts(m) for lang, m in _by_lang(ids, gold, langs).items()}
+    matched = [pair for i in ids for pair in _match_events(gold[ids[i]]["labels"]["funding_events"],
+                                                          predicted[i])]
+    for field in ("status", "kind"):
+        judged = [(g[field], KIND_NAMES.get(p[field], p[field])) for g, p in matched if g.get(field)]
+        if judged:
+            out[f"{field}_accuracy"] = sum(a == b for a, b in judged) / len(judged)
+            out[f"{field}_judged"] = len(judged)
+    keyed = [(g["event_key"], p.get("event_id")) for g, p in matched if g.get("event_key")]
+    if keyed:
+        same_gold = same_ours = both = 0
+        for a in range(len(keyed)):
+            for b in range(a + 1, len(keyed)):
+                gold_same = keyed[a][0] == keyed[b][0]
+                ours_same = keyed[a][1] is not None and keyed[a][1] == keyed[b][1]
+                same_gold, same_ours, both = (same_gold + gold_same, same_ours + ours_same,
+                                              both + (gold_same and ours_same))
+        out["grouping"] = prf(both, same_ours - both, same_gold - both)
     return out
 
 

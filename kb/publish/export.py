@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 from sqlite_utils.db import Database
+
+from kb.enrich.ledger import KIND_NAMES, convert
 
 
 def iter_export(db: Database, *, since: str | None = None,
@@ -57,17 +60,36 @@ def _record(db: Database, row: dict[str, Any]) -> dict[str, Any]:
         "vendors": entities["vendor"],
         "vendor_mentions": entities["vendor_mention"],
         "jurisdictions": entities["jurisdiction"],
-        "funding_events": [
-            {k: f[k] for k in ("company", "amount", "currency", "kind", "round", "valuation", "method")}
-            for f in db.query("select * from funding_events where article_id = ? order by id",
-                              [aid])
-        ],
+        "funding_events": [_funding_event(f) for f in db.query(
+            "select f.*, substr(l.first_reported, 1, 10) as day, l.amount_usd as event_usd, "
+            "l.amount_eur as event_eur, l.currency as event_currency, l.amount as event_amount "
+            "from funding_events f left join funding_ledger l on l.id = f.event_id "
+            "where f.article_id = ? order by f.id", [aid])],
         "story_id": story["story_id"] if story else None,
         "summary": _summary(db, aid, row),
         "set_by": set_by,
         "updated": row["updated_at"],
         "version": row["version"],
     }
+
+
+def _funding_event(f: dict[str, Any]) -> dict[str, Any]:
+    """One funding mention in the interface's shape: the figures the article states, its status,
+    and its event's id with the USD and EUR values (at the event's first report)."""
+    same = f["event_currency"] == f["currency"] and f["event_amount"] == f["amount"]
+    usd, eur = (f["event_usd"], f["event_eur"]) if same else _converted(f)
+    return {"event_id": f["event_id"], "company": f["company"], "amount": f["amount"],
+            "currency": f["currency"], "amount_usd": usd, "amount_eur": eur,
+            "kind": KIND_NAMES.get(f["kind"], f["kind"]), "status": f["status"],
+            "round": f["round"], "valuation": f["valuation"], "valuation_currency":
+            f["currency"] if f["valuation"] else None, "investors": [], "method": f["method"]}
+
+
+def _converted(f: dict[str, Any]) -> tuple[float | None, float | None]:
+    if f["event_id"] is None:
+        return None, None
+    usd, eur, _ = convert(f["amount"], f["currency"] or "", date.fromisoformat(f["day"]))
+    return usd, eur
 
 
 def _authors(row: dict[str, Any]) -> list[str]:

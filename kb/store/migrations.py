@@ -235,3 +235,19 @@ def m007_vendor_roles(db: Database) -> None:
     """Each vendor of an article is 'main' (the article is about it, or it acts in it) or
     'mentioned' (named in passing); jurisdictions are always 'main'."""
     db.table("article_entities").add_column("role", str, not_null_default="main")
+
+
+@migration
+def m008_funding_ledger(db: Database) -> None:
+    """Funding mentions carry their status and event; the ledger holds one row per real-world
+    event with its amounts converted to USD and EUR (kb.enrich.ledger)."""
+    db.table("funding_events").add_column("status", str)
+    db.table("funding_events").add_column("event_id", str)
+    db.table("funding_events").create_index(["event_id"])
+    db.table("funding_ledger").create(
+        {"id": str, "company": str, "kind": str, "status": str, "amount": float, "currency": str,
+         "amount_usd": float, "amount_eur": float, "fx_note": str, "round": str,
+         "valuation": float, "first_reported": str, "last_reported": str, "reports": int,
+         "mentions": str},
+        pk="id")
+    db.table("funding_ledger").create_index(["company"])

@@ -31,15 +31,19 @@ VIEWS = {
     as summary,
   a.url
 from articles a left join sources s on s.id = a.source_id""",
-    "funding_rounds": f"""select g.id, g.company, g.amount, g.currency, g.valuation, g.kind, g.round,
-  g.date, g.outlets, g.story_id, g.article_id, a.title as article
-from (select min(f.id) as id, f.company, f.amount, f.currency, max(f.valuation) as valuation,
-        max(f.kind) as kind, max(f.round) as round, min(substr(a.published_at, 1, 10)) as date,
-        count(distinct a.source_id) as outlets, sa.story_id, min(a.id) as article_id
-      from funding_events f join articles a on a.id = f.article_id
-      left join story_articles sa on sa.article_id = a.id
-      group by {STORY_KEY_SQL}, lower(f.company), f.amount, f.currency) g
-join articles a on a.id = g.article_id""",
+    # One row per real-world event of the funding ledger (kb.enrich.ledger), never a sum of
+    # several: amounts as stated beside their USD and EUR values at the first report's date.
+    "funding_rounds": """select l.id, l.company, l.status, l.amount, l.currency, l.amount_usd,
+  l.amount_eur, l.valuation, l.kind, l.round, l.first_reported as date, l.last_reported, l.reports,
+  (select count(distinct a.source_id) from funding_events f join articles a on a.id = f.article_id
+     where f.event_id = l.id) as outlets,
+  (select sa.story_id from funding_events f join story_articles sa on sa.article_id = f.article_id
+     where f.event_id = l.id order by f.id limit 1) as story_id,
+  (select min(f.article_id) from funding_events f where f.event_id = l.id) as article_id,
+  (select a.title from articles a where a.id =
+     (select min(f.article_id) from funding_events f where f.event_id = l.id)) as article,
+  l.fx_note
+from funding_ledger l""",
     "topic_weeks": """select date(a.published_at, 'weekday 0', '-6 days') as week, t.topic,
   count(*) as articles
 from article_topics t join articles a on a.id = t.article_id

@@ -125,6 +125,7 @@ class FundingRow:
     url: str
     title: str
     outlets: int
+    status: str = "closed"
 
 
 @dataclass
@@ -268,18 +269,22 @@ def _story(sid: str, members: list[dict[str, Any]], headline: str | None,
                  refs=story_refs[:4], first_seen=min(m["published"] or "" for m in members))
 
 
+STATUS_RANK = {"cumulative": -1, "in_talks": 0, "announced": 1, "closed": 2}
+
+
 def _funding(db: Database, start: str, end: str) -> list[FundingRow]:
     """The week's funding rounds: the first amount each article gives for a company (later ones are
     usually earlier rounds recalled for context), one row per round however many outlets report it."""
     rows = db.execute(
-        "select f.company, f.amount, f.currency, f.valuation, f.round, f.kind, a.url, a.title, a.source_id "
+        "select f.company, f.amount, f.currency, f.valuation, f.round, f.kind, a.url, a.title, a.source_id, "
+        "coalesce(f.status, 'closed') "
         "from funding_events f join articles a on a.id = f.article_id "
         "where a.published_at >= ? and a.published_at < ? order by a.published_at, f.id",
         [start, end]).fetchall()
     merged: dict[tuple[str, int, str], FundingRow] = {}
     outlets: dict[tuple[str, int, str], set[str]] = {}
     reported: set[tuple[str, str]] = set()
-    for company, amount, currency, valuation, round_, kind, url, title, source in rows:
+    for company, amount, currency, valuation, round_, kind, url, title, source, status in rows:
         if not company or not amount or (url, company.lower()) in reported:
             continue  # an article's later amounts for the same company are its history (earlier rounds)
         reported.add((url, company.lower()))
@@ -288,10 +293,12 @@ def _funding(db: Database, start: str, end: str) -> list[FundingRow]:
         if row is None:
             merged[key] = FundingRow(company=company, amount=float(amount), currency=currency or "",
                                      valuation=valuation, round=round_, kind=kind, url=url,
-                                     title=title or url, outlets=0)
+                                     title=title or url, outlets=0, status=status)
         else:
             row.valuation = row.valuation or valuation
             row.round = row.round or round_
+            if STATUS_RANK.get(status, -1) > STATUS_RANK.get(row.status, -1):
+                row.status = status  # talks, then an announcement, then the close
         outlets.setdefault(key, set()).add(source)
     for key, row in merged.items():
         row.outlets = len(outlets[key])

