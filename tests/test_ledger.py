@@ -102,3 +102,36 @@ def test_the_ledger_view_and_export_carry_events_statuses_and_converted_amounts(
     # the ids hold over a rebuild
     build_ledger(db)
     assert {r["id"] for r in db.query("select id from funding_ledger")} == {r["id"] for r in rows.values()}
+
+
+def test_rejecting_an_event_holds_for_every_report_and_every_later_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+    from kb.enrich.review import apply_reviews
+
+    db = open_db(tmp_path / "kb.db")
+    for n in (1, 2):
+        db["sources"].insert({"id": f"outlet{n}", "feed_url": f"https://o{n}.example/feed"})
+    add(db, 1, "2025-09-05", "Anthropic", 1.5e9, "USD", "Anthropic agreed to pay $1.5bn.")
+    add(db, 2, "2025-09-06", "Anthropic", 1.5e9, "USD", "Anthropic will pay $1.5bn to authors.")
+    build_ledger(db)
+    [event] = [r[0] for r in db.execute("select id from funding_ledger")]
+    invoke = CliRunner().invoke
+    wrong = invoke(cli, ["review", "event", event[:-1] + "x", "--reject", "--db",
+                         str(tmp_path / "kb.db")])
+    assert wrong.exit_code == 1 and f"no funding event {event[:-1]}x (did you mean {event}?)" in wrong.output
+    assert len(wrong.output.strip().splitlines()) == 1
+    result = invoke(cli, ["review", "event", event, "--reject", "--db", str(tmp_path / "kb.db"),
+                          "--note", "a settlement, not a round"])
+    assert result.exit_code == 0, result.output
+    assert f"rejected event {event}: 2 mentions" in result.output
+    assert db["funding_ledger"].count == 0 and db["funding_events"].count == 0
+    # the funding stage runs again and finds the same amounts: the verdict still holds
+    for n in (1, 2):
+        db["funding_events"].insert({"article_id": n, "company": "Anthropic", "amount": 1.5e9,
+                                     "currency": "USD", "kind": "equity", "sentence": "…",
+                                     "method": "rules"})
+    apply_reviews(db)
+    build_ledger(db)
+    assert db["funding_ledger"].count == 0

@@ -40,9 +40,9 @@ def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet
 
 
 @click.command()
-@click.argument("target", type=click.Choice(["topic", "vendor", "jurisdiction", "funding"]))
-@click.argument("article_id", type=int)
-@click.argument("value")
+@click.argument("target", type=click.Choice(["topic", "vendor", "jurisdiction", "funding", "event"]))
+@click.argument("item")
+@click.argument("value", required=False)
 @db_option
 @click.option("--confirm", "verdict", flag_value="confirm", help="The value is right.")
 @click.option("--reject", "verdict", flag_value="reject", help="The value is wrong.")
@@ -55,13 +55,15 @@ def enrich(db_path: str, config_name: str | None, stages: tuple[str, ...], quiet
 @click.option("--note", help="Why.")
 @click.option("--new", is_flag=True, help="Confirm a vendor or jurisdiction nobody has named yet.")
 @friendly_errors
-def review(target: str, article_id: int, value: str, db_path: str, verdict: str | None,
+def review(target: str, item: str, value: str | None, db_path: str, verdict: str | None,
            reviewer: str, note: str | None, new: bool) -> None:
-    """Confirm or reject a topic, vendor, jurisdiction or funding row of an article, or set a
-    vendor's role.
+    """Confirm or reject a topic, vendor, jurisdiction or funding row of an article, set a vendor's
+    role, or confirm or reject a whole funding event.
 
-    VALUE is a topic slug, a vendor or jurisdiction name (a known one, in any case, unless --new),
-    or a funding event's id. A correction overrides the machine on every later run.
+    ITEM is the article's id and VALUE a topic slug, a vendor or jurisdiction name (a known one, in
+    any case, unless --new), or a funding mention's id. For `event`, ITEM is the event's id in the
+    funding ledger (funding_rounds.id) and there is no VALUE: the verdict holds for every article
+    that reports it. A correction overrides the machine on every later run.
 
     \b
     Examples:
@@ -70,16 +72,26 @@ def review(target: str, article_id: int, value: str, db_path: str, verdict: str 
       kb review vendor 42 Nvidia --mentioned   # named in passing: not on Nvidia's feed
       kb review vendor 42 "Aleph Alpha Research" --confirm --new
       kb review funding 42 17 --reject
+      kb review event ev-3f2a9c1d0b7e --reject --note "a settlement, not a round"
     """
-    from kb.enrich.review import save_review
+    from kb.enrich.review import review_event, save_review
     from kb.store.connection import open_db
 
     if verdict is None:
         raise click.UsageError("say --confirm or --reject (or, for a vendor, --main or --mentioned)")
-    save_review(open_db(db_path, create=False), article_id=article_id, target=target, value=value,
-                verdict=verdict, reviewer=reviewer, note=note, new=new)
+    db = open_db(db_path, create=False)
+    if target == "event":
+        if value is not None:
+            raise click.UsageError("an event is named by its id alone: kb review event EVENT_ID")
+        covered = review_event(db, event_id=item, verdict=verdict, reviewer=reviewer, note=note)
+        click.echo(f"{verdict}ed event {item}: {covered} mentions (by {reviewer})")
+        return
+    if not item.isdigit() or value is None:
+        raise click.UsageError(f"kb review {target} ARTICLE_ID VALUE (the article's id, then the value)")
+    save_review(db, article_id=int(item), target=target, value=value, verdict=verdict,
+                reviewer=reviewer, note=note, new=new)
     done = f"{verdict}ed" if verdict in ("confirm", "reject") else f"set as {verdict}:"
-    click.echo(f"{done} {target} {value!r} of article {article_id} (by {reviewer})")
+    click.echo(f"{done} {target} {value!r} of article {item} (by {reviewer})")
 
 
 

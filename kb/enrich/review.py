@@ -7,6 +7,7 @@ overrides the machine on every later run; the rows they set carry method 'person
 
 from __future__ import annotations
 
+import difflib
 from typing import cast
 
 from sqlite_utils.db import Database
@@ -63,6 +64,26 @@ def save_review(db: Database, *, article_id: int, target: str, value: str, verdi
 
         build_ledger(db)  # the ledger's events follow their mentions at once
     return cast(int, review_id)
+
+
+def review_event(db: Database, *, event_id: str, verdict: str, reviewer: str,
+                 note: str | None = None) -> int:
+    """Confirm or reject a funding event of the ledger: the verdict is recorded for each of its
+    mentions, so it holds for every article that reports the event and over every later run.
+    Returns how many mentions it covered."""
+    if verdict not in ("confirm", "reject"):
+        raise ReviewError("an event is confirmed or rejected")
+    mentions = db.execute("select id, article_id from funding_events where event_id = ?",
+                          [event_id]).fetchall()
+    if not mentions:
+        known = [r[0] for r in db.execute("select id from funding_ledger")]
+        close = difflib.get_close_matches(event_id, known, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ReviewError(f"no funding event {event_id}{hint}")
+    for mention_id, article_id in mentions:
+        save_review(db, article_id=article_id, target="funding", value=str(mention_id),
+                    verdict=verdict, reviewer=reviewer, note=note)
+    return len(mentions)
 
 
 def known_names(db: Database, kind: str) -> list[str]:
