@@ -402,3 +402,21 @@ def test_pathological_megabyte_inputs_finish(text: str) -> None:
     started = time.perf_counter()
     assert extract_funding(text) == []
     assert time.perf_counter() - started < 5.0
+
+
+@pytest.mark.parametrize("text, company", [
+    ("Microsoft will invest up to $4bn in Anthropic, the companies said, as AI competition grows.",
+     "Anthropic"),
+    ("Nvidia plans to invest €2bn into Mistral AI as the lab trains its next AI models.",
+     "Mistral AI"),
+])
+def test_a_pledge_to_an_ai_company_is_an_investment_not_capex(text: str, company: str) -> None:
+    assert one(text, vendors=vendors).company == company
+
+
+@pytest.mark.parametrize("text", [
+    "Microsoft will invest $10bn in data centres across Europe for its AI models.",
+    "Amazon wants to invest €3bn in France over two years to build AI capacity.",
+])
+def test_spending_on_places_and_infrastructure_stays_capex(text: str) -> None:
+    assert extract_funding(text, lang="en", vendors=vendors) == []

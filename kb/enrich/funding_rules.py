@@ -31,7 +31,7 @@ from kb.core.language import guess_language
 from kb.core.money import USD_PER_UNIT, to_usd
 from kb.core.text import sentence_spans
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 
 VendorFinder = Callable[[str], list[str]]
 
@@ -399,6 +399,13 @@ def _is_capex(sent: str, a: _Amount, cue: re.Match[str]) -> bool:
         return False
     future = _CAPEX_RE.search(sent, max(0, cue.start() - 25), cue.end())
     return bool(future or _INFRA_AFTER_RE.match(sent, a.end))
+
+
+def _into_vendor(art: _Article, sent: str, a: _Amount) -> bool:
+    """'will invest up to $5bn in Anthropic': a pledge to an AI company is a strategic investment
+    (announced), not spending on one's own infrastructure."""
+    m = _INTO_RE.match(sent, a.end, min(len(sent), a.end + 12))
+    return bool(m) and any(sent.startswith(v, m.end()) for v in art.vendors_in(sent[m.end():m.end() + 60]))
 
 
 def _drop_conversions(sent: str, amounts: list[_Amount]) -> list[_Amount]:
@@ -809,7 +816,7 @@ def _draft(
     """Turn one event amount into a draft event, or None when no plausible AI-sector company receives it."""
     lo, hi = bounds
     _, cue, label = found
-    if cue is None or _is_capex(sent, a, cue):
+    if cue is None or (_is_capex(sent, a, cue) and not _into_vendor(art, sent, a)):
         return None
     usd = _usd(a.value, a.currency)
     if not _MIN_USD <= usd <= _MAX_USD:
