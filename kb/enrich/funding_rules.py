@@ -405,7 +405,9 @@ def _into_vendor(art: _Article, sent: str, a: _Amount) -> bool:
     """'will invest up to $5bn in Anthropic': a pledge to an AI company is a strategic investment
     (announced), not spending on one's own infrastructure."""
     m = _INTO_RE.match(sent, a.end, min(len(sent), a.end + 12))
-    return bool(m) and any(sent.startswith(v, m.end()) for v in art.vendors_in(sent[m.end():m.end() + 60]))
+    if m is None:
+        return False
+    return any(sent.startswith(v, m.end()) for v in art.vendors_in(sent[m.end():m.end() + 60]))
 
 
 def _drop_conversions(sent: str, amounts: list[_Amount]) -> list[_Amount]:
