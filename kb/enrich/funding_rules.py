@@ -407,7 +407,8 @@ def _into_vendor(art: _Article, sent: str, a: _Amount) -> bool:
     m = _INTO_RE.match(sent, a.end, min(len(sent), a.end + 12))
     if m is None:
         return False
-    return any(sent.startswith(v, m.end()) for v in art.vendors_in(sent[m.end():m.end() + 60]))
+    head = " ".join(sent[m.end():].split()[:4])  # the vendor's name, as written (an alias too)
+    return head[:1].isupper() and bool(art.vendors_in(head))
 
 
 def _drop_conversions(sent: str, amounts: list[_Amount]) -> list[_Amount]:
