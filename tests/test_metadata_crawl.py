@@ -149,3 +149,16 @@ def test_an_article_held_only_in_a_script_state_assignment_is_recovered() -> Non
     assert extracted["method"] == "script-json"
     assert LOREM[0] in extracted["text"] and "Loading" not in extracted["text"]
     assert "<p>" not in extracted["text"]
+
+
+@pytest.mark.parametrize("value, day", [
+    ("2019", None), ("November 2019", None),  # no day: never today's filled in
+    ("05.11.2019 10:00", "2019-11-05"),  # day first where dots separate
+    ("Tue, 19 Nov 2019 01:02:03 GMT", "2019-11-19"),
+    ("2019-11-19 21:57:00 -0800", "2019-11-19"),
+])
+def test_dates_are_read_only_when_they_name_a_day(value: str, day: str | None) -> None:
+    from kb.crawl.metadata import parse_date
+
+    parsed = parse_date(value)
+    assert (parsed.date().isoformat() if parsed else None) == day

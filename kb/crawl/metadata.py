@@ -401,9 +401,13 @@ def _parse_naive(value: Any) -> datetime | None:
     try:
         with warnings.catch_warnings():  # "EST" and the like: the clock time is still right
             warnings.simplefilter("ignore")
-            return parser.parse(value)
+            dayfirst = bool(re.match(r"\d{1,2}\.\d{1,2}\.\d{2,4}", value))  # 05.11.2019: 5 November
+            first = parser.parse(value, default=datetime(2000, 1, 1), dayfirst=dayfirst)
+            second = parser.parse(value, default=datetime(2001, 2, 2), dayfirst=dayfirst)
     except (ValueError, OverflowError, TypeError):
         return None
+    # a value missing its year, month or day ('2019', 'November 2019') names no day
+    return first if first.date() == second.date() else None
 
 
 def _publisher_day(dt: datetime, stated: list[tuple[str, Any]], url_date: datetime | None) -> datetime:
