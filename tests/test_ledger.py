@@ -135,3 +135,21 @@ def test_rejecting_an_event_holds_for_every_report_and_every_later_run(tmp_path:
     apply_reviews(db)
     build_ledger(db)
     assert db["funding_ledger"].count == 0
+
+
+def test_a_company_the_gazetteer_does_not_know_makes_an_event_flagged_unknown(tmp_path: Path) -> None:
+    from kb.enrich.funding import extract_funding_events
+
+    db = open_db(tmp_path / "kb.db")
+    db["sources"].insert({"id": "outlet1", "feed_url": "https://o1.example/feed"})
+    save_article(db, {"url": "https://news.example/q", "original_url": "https://news.example/q",
+                      "source_id": "outlet1", "title": "Quillfeather raises €40m",
+                      "text": "Quillfeather, a Berlin start-up building AI models for lawyers, raised "
+                              "€40m in a Series A round led by Mistral AI.", "lang": "en",
+                      "published_at": "2026-03-02T09:00:00+00:00",
+                      "fetched_at": "2026-03-02T10:00:00+00:00", "extraction": "trafilatura"})
+    extract_funding_events(db, quiet=True)
+    build_ledger(db)
+    [event] = db["funding_ledger"].rows
+    assert (event["company"], event["company_known"], event["amount"]) == ("Quillfeather", 0, 4e7)
+    assert event["round"] == "Series A" and event["status"] == "closed"

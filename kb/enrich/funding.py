@@ -23,7 +23,8 @@ def extract_funding_events(db: Database, *, quiet: bool = False) -> int:
             for e in extract_funding(a["text"] or "", lang=a["lang"], vendors=gazetteer.vendors_in):
                 rows.append({"article_id": a["id"], "company": e.company, "amount": e.amount,
                              "currency": e.currency, "kind": e.kind, "round": e.round,
-                             "valuation": e.valuation, "sentence": e.sentence, "method": "rules"})
+                             "valuation": e.valuation, "sentence": e.sentence, "method": "rules",
+                             "company_known": int(e.known)})
         with db.conn:
             delete_for(db, "funding_events", [a["id"] for a in batch], " and method = 'rules'")
             db.table("funding_events").insert_all(rows)

@@ -47,6 +47,7 @@ class FundingEvent:
     round: str | None
     valuation: float | None
     sentence: str
+    known: bool = True  # the company is a vendor of the gazetteer (else named as the text names it)
 
 
 # --------------------------------------------------------------------------------------------- amounts
@@ -902,6 +903,7 @@ def _dedupe(drafts: list[_Draft]) -> list[FundingEvent]:
     kept: dict[tuple[str, float, str], FundingEvent] = {}
     for d in drafts:
         ev = d.event
+        ev.known = d.vendor
         key = ((ev.company or "").casefold(), round(ev.amount, 2), ev.currency)
         if key not in kept:
             kept[key] = ev

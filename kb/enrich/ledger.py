@@ -107,6 +107,7 @@ class Mention:
     day: dt.date
     url: str
     usd: float | None = None
+    known: bool = True  # the company is a vendor of the gazetteer
 
 
 @dataclass
@@ -173,6 +174,7 @@ def build_ledger(db: Database) -> int:
                     r["round"], r["valuation"], r["status"] if r["method"] == "person" and r["status"]
                     else mention_status(r["sentence"] or ""), day, r["url"])
         m.usd = convert(m.amount, m.currency, day)[0]
+        m.known = r.get("company_known") != 0
         mentions.append(m)
     events = group(mentions)
     ledger, updates = [], []
@@ -181,7 +183,8 @@ def build_ledger(db: Database) -> int:
         first_day = min(x.day for x in event.mentions)
         usd, eur, note = convert(lead.amount, lead.currency, first_day)
         ledger.append({
-            "id": eid, "company": lead.company, "kind": lead.kind, "status": lead.status,
+            "id": eid, "company": lead.company, "company_known": int(lead.known),
+            "kind": lead.kind, "status": lead.status,
             "amount": lead.amount, "currency": lead.currency, "amount_usd": usd, "amount_eur": eur,
             "fx_note": note, "round": next((x.round for x in event.mentions if x.round), None),
             "valuation": max((x.valuation for x in event.mentions if x.valuation), default=None),

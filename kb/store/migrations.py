@@ -243,10 +243,12 @@ def m008_funding_ledger(db: Database) -> None:
     event with its amounts converted to USD and EUR (kb.enrich.ledger)."""
     db.table("funding_events").add_column("status", str)
     db.table("funding_events").add_column("event_id", str)
+    db.table("funding_events").add_column("company_known", int)
     db.table("funding_events").create_index(["event_id"])
     db.table("funding_ledger").create(
         {"id": str, "company": str, "kind": str, "status": str, "amount": float, "currency": str,
-         "amount_usd": float, "amount_eur": float, "fx_note": str, "round": str,
+         "company_known": int, "amount_usd": float, "amount_eur": float, "fx_note": str,
+         "round": str,
          "valuation": float, "first_reported": str, "last_reported": str, "reports": int,
          "mentions": str},
         pk="id")
