@@ -34,7 +34,8 @@ from articles a left join sources s on s.id = a.source_id""",
     # One row per real-world event of the funding ledger (kb.enrich.ledger), never a sum of
     # several: amounts as stated beside their USD and EUR values at the first report's date.
     "funding_rounds": """select l.id, l.company, l.company_known, l.status, l.amount, l.currency,
-  l.amount_usd, l.amount_eur, l.valuation, l.kind, l.round, l.first_reported as date, l.last_reported, l.reports,
+  l.amount_usd, l.amount_eur, l.valuation, l.kind, l.round, l.first_reported as date,
+  l.last_reported, l.reports,
   (select count(distinct a.source_id) from funding_events f join articles a on a.id = f.article_id
      where f.event_id = l.id) as outlets,
   (select sa.story_id from funding_events f join story_articles sa on sa.article_id = f.article_id
