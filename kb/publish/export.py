@@ -82,7 +82,8 @@ def _funding_event(f: dict[str, Any]) -> dict[str, Any]:
             "currency": f["currency"], "amount_usd": usd, "amount_eur": eur,
             "kind": KIND_NAMES.get(f["kind"], f["kind"]), "status": f["status"],
             "round": f["round"], "valuation": f["valuation"], "valuation_currency":
-            f["currency"] if f["valuation"] else None, "investors": [], "method": f["method"]}
+            f["currency"] if f["valuation"] else None,
+            "investors": json.loads(f["investors"] or "[]"), "method": f["method"]}
 
 
 def _converted(f: dict[str, Any]) -> tuple[float | None, float | None]:

@@ -244,12 +244,13 @@ def m008_funding_ledger(db: Database) -> None:
     db.table("funding_events").add_column("status", str)
     db.table("funding_events").add_column("event_id", str)
     db.table("funding_events").add_column("company_known", int)
+    db.table("funding_events").add_column("investors", str)
     db.table("funding_events").create_index(["event_id"])
     db.table("funding_ledger").create(
         {"id": str, "company": str, "kind": str, "status": str, "amount": float, "currency": str,
          "company_known": int, "amount_usd": float, "amount_eur": float, "fx_note": str,
          "round": str,
-         "valuation": float, "first_reported": str, "last_reported": str, "reports": int,
-         "mentions": str},
+         "valuation": float, "investors": str, "first_reported": str, "last_reported": str,
+         "reports": int, "mentions": str},
         pk="id")
     db.table("funding_ledger").create_index(["company"])

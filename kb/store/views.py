@@ -35,7 +35,7 @@ from articles a left join sources s on s.id = a.source_id""",
     # several: amounts as stated beside their USD and EUR values at the first report's date.
     "funding_rounds": """select l.id, l.company, l.company_known, l.status, l.amount, l.currency,
   l.amount_usd, l.amount_eur, l.valuation, l.kind, l.round, l.first_reported as date,
-  l.last_reported, l.reports,
+  l.last_reported, l.reports, l.investors,
   (select count(distinct a.source_id) from funding_events f join articles a on a.id = f.article_id
      where f.event_id = l.id) as outlets,
   (select sa.story_id from funding_events f join story_articles sa on sa.article_id = f.article_id
