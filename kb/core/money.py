@@ -1,5 +1,7 @@
-"""The one exchange-rate table: rough US-dollar rates, to compare amounts stated in different
-currencies (plausibility bounds, ordering). Amounts are always shown as reported."""
+"""Rough US-dollar rates without a date, to compare amounts stated in different currencies where
+no date matters (the funding rules' plausibility bounds, the digest's ordering). The funding
+ledger's converted amounts use the ECB reference rates of the event's date instead
+(kb.enrich.ledger.convert). Amounts are always shown as reported."""
 
 from __future__ import annotations
 

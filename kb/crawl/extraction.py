@@ -23,7 +23,7 @@ import lxml.html
 import trafilatura
 from lxml.etree import ParserError
 
-from kb.crawl.metadata import detect_language
+from kb.core.language import detect_language
 from kb.crawl.page_metadata import page_candidates, script_bodies
 
 SHORT_TEXT_WORDS = 200

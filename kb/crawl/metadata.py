@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kb.core.clock import to_iso
+from kb.core.language import detect_language
 
 MAX_TITLE_CHARS = 400
 MAX_AUTHORS = 20
@@ -513,7 +514,6 @@ def _modified(stated: list[tuple[str, Any]], feed_updated: str | None, published
 # --- language -----------------------------------------------------------------------------------
 
 LANGID_CONFIDENCE = 0.9
-MIN_LANGID_WORDS = 30
 
 
 def choose_language(stated: list[tuple[str, Any]], text: str, feed_lang: str | None,
@@ -542,20 +542,3 @@ def _known_guess(found: dict[str, list[tuple[str, Any]]], text: str) -> tuple[st
 def _lang_code(value: Any) -> str | None:
     code = str(value or "").strip().replace("_", "-").split("-")[0].casefold()
     return code if 2 <= len(code) <= 3 and code.isalpha() else None
-
-
-_identifier: Any = None
-
-
-def detect_language(text: str) -> tuple[str, float] | None:
-    """The language of a text and the classifier's probability (py3langid), for 30 words or more."""
-    global _identifier
-    sample = " ".join(text.split()[:400])
-    if len(sample.split()) < MIN_LANGID_WORDS:
-        return None
-    if _identifier is None:
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-        _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    lang, prob = _identifier.classify(sample)
-    return str(lang), float(prob)

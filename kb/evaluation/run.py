@@ -21,6 +21,7 @@ import numpy as np
 from sqlite_utils.db import Database
 
 from kb.core.errors import KbError
+from kb.crawl.metadata import squash
 from kb.evaluation.extraction_metric import extraction_scores, page_counts
 from kb.evaluation.metrics import bcubed, prf, set_prf
 from kb.evaluation.sample import SAMPLE_DIR, load_articles, load_outlets, load_queries
@@ -166,12 +167,9 @@ def score_assigned_topics(db: Database, ids: dict[int, str], gold: dict[str, Any
     assigned: dict[int, set[str]] = defaultdict(set)
     for r in db.query("select article_id, topic from article_topics"):
         assigned[r["article_id"]].add(r["topic"])
-    per_topic = {}
-    for topic in TOPICS:
-        tp = sum(1 for i in ids if topic in assigned[i] and topic in gold[ids[i]]["labels"]["topics"])
-        fp = sum(1 for i in ids if topic in assigned[i] and topic not in gold[ids[i]]["labels"]["topics"])
-        fn = sum(1 for i in ids if topic not in assigned[i] and topic in gold[ids[i]]["labels"]["topics"])
-        per_topic[topic] = prf(tp, fp, fn)
+    per_topic = {topic: set_prf({i: {topic} & set(gold[ids[i]]["labels"]["topics"]) for i in ids},
+                                {i: {topic} & assigned[i] for i in ids})
+                 for topic in TOPICS}
     by_lang = {lang: set_prf({i: set(gold[ids[i]]["labels"]["topics"]) & set(TOPICS) for i in m},
                              {i: assigned[i] & set(TOPICS) for i in m})
                for lang, m in _by_lang(ids, gold, langs).items()}
@@ -277,7 +275,7 @@ def score_funding(db: Database, ids: dict[int, str], gold: dict[str, Any],
              if g.get("investors")]
     if leads:
         out["lead_investor_accuracy"] = sum(
-            bool(ours) and _squash(ours[0]) == _squash(theirs) for theirs, ours in leads) / len(leads)
+            bool(ours) and squash(ours[0]) == squash(theirs) for theirs, ours in leads) / len(leads)
         out["lead_investor_judged"] = len(leads)
     keyed = [(g["event_key"], p.get("event_id")) for g, p in matched if g.get("event_key")]
     if keyed:
@@ -290,10 +288,6 @@ def score_funding(db: Database, ids: dict[int, str], gold: dict[str, Any],
                                               both + (gold_same and ours_same))
         out["grouping"] = prf(both, same_ours - both, same_gold - both)
     return out
-
-
-def _squash(name: str) -> str:
-    return "".join(c for c in name.casefold() if c.isalnum())
 
 
 def score_stories(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> dict[str, Any] | None:
