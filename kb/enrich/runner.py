@@ -66,6 +66,12 @@ def _stories(db: Database, **options: Any) -> int:
     return cluster_stories(db)
 
 
+def _audiences(db: Database, **options: Any) -> int:
+    from kb.enrich.audiences import tag_audiences
+
+    return tag_audiences(db, quiet=options.get("quiet", False))
+
+
 # In dependency order: topics use embeddings, stories use embeddings, vendors, amounts and refs.
 STAGES: dict[str, Callable[..., int]] = {
     "embed": _embed,
@@ -75,6 +81,7 @@ STAGES: dict[str, Callable[..., int]] = {
     "topics": _topics,
     "summaries": _summaries,
     "stories": _stories,
+    "audiences": _audiences,  # reads topics, funding, refs and vendors; story audiences need stories
 }
 
 

@@ -32,6 +32,7 @@ def render(result: dict[str, Any]) -> str:
         lines.append(_prf_row(f"  topics (micro), {lang}", scores))
     if topics and topics.get("note"):
         lines.append(f"  ({topics['note']})")
+    lines += audience_lines(result.get("audiences"))
     for key in ("vendors", "main_vendors", "jurisdictions"):
         name = key.replace("_", " ")
         lines.append(_prf_row(name, result.get(key)))
@@ -68,3 +69,20 @@ def render(result: dict[str, Any]) -> str:
     if search:
         lines.append(f"({search['queries']} labelled queries)")
     return "\n".join(lines)
+
+
+def audience_lines(audiences: dict[str, Any] | None) -> list[str]:
+    """The "Best for" classifier: per audience, the macro average, per language and per story."""
+    lines = [_prf_row(f"best for {a}", (audiences or {}).get("per_audience", {}).get(a))
+             for a in ("policy", "investor", "engineering", "executive")]
+    lines.append(f"{'best for, macro-F1':<34} {'':>9} {'':>7} "
+                 f"{_f(audiences['macro_f1'] if audiences else None):>6}")
+    for lang, scores in sorted((audiences or {}).get("by_lang", {}).items()):
+        lines.append(_prf_row(f"  best for (micro), {lang}", scores))
+    stories = (audiences or {}).get("stories")
+    if stories:
+        lines.append(f"  stories (mean of their articles): macro-F1 {stories['macro_f1']:.3f} "
+                     f"over {stories['stories']} stories of several labelled articles")
+    if audiences and audiences.get("note"):
+        lines.append(f"  ({audiences['note']})")
+    return lines

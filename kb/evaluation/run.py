@@ -22,6 +22,7 @@ from sqlite_utils.db import Database
 
 from kb.core.errors import KbError
 from kb.crawl.metadata import squash
+from kb.evaluation.audience_metric import score_audiences
 from kb.evaluation.extraction_metric import extraction_scores, page_counts
 from kb.evaluation.metrics import bcubed, prf, set_prf
 from kb.evaluation.sample import SAMPLE_DIR, load_articles, load_outlets, load_queries
@@ -81,12 +82,17 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
             raise KbError(f"no article of the labelled set is in {db_path}")
         langs = {o["slug"]: o["lang"] for o in load_outlets(sample_dir)}
         logger.info("eval 3/4: scoring extraction, topics (cross-validated), entities, funding, stories")
+        cv = None if held_out else topic_cross_validation(db, ids, gold)
+        oof = out_of_fold_topics(cv) if cv else None
         result: dict[str, Any] = {
             "articles": len(ids), "labelled": len(gold),
             "crawl_seconds": crawl_seconds, **timings,
             "extraction": score_extraction(db, ids, gold, langs),
             "topics": (score_assigned_topics(db, ids, gold, langs) if held_out
-                       else score_topics(db, ids, gold, langs)),
+                       else score_topics(db, ids, gold, langs, cv)),
+            "audiences": score_audiences(
+                db, ids, gold, {i: langs.get(gold[lid]["outlet"], "en") for i, lid in ids.items()},
+                topic_scores=(lambda i: oof.get(i, {})) if oof is not None else None),
             "vendors": score_entities(db, ids, gold, "vendor", "vendors", langs),
             "jurisdictions": score_entities(db, ids, gold, "jurisdiction", "jurisdictions", langs),
             "funding": score_funding(db, ids, gold, langs),
@@ -123,18 +129,41 @@ def score_extraction(db: Database, ids: dict[int, str], gold: dict[str, Any],
     return out
 
 
-def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any],
-                 langs: dict[str, str] | None = None) -> dict[str, Any] | None:
-    """Per-topic figures of the classifier, 5-fold cross-validated: no article is scored by a model
-    that was fitted on its own label."""
+TopicCV = tuple[list[int], dict[str, np.ndarray], dict[str, np.ndarray]]
+
+
+def topic_cross_validation(db: Database, ids: dict[int, str], gold: dict[str, Any]) -> TopicCV | None:
+    """The topic classifier's out-of-fold probabilities (5 folds, outlets apart) for every labelled
+    article: (article ids, probabilities per topic, 0/1 labels per topic); None without vectors."""
     if not db["embeddings"].count:
         return None
-    from kb.enrich.topic_model import FOLDS, cross_validated, topic_dataset
-    from kb.enrich.topics import THRESHOLD
+    from kb.enrich.topic_model import cross_validated, topic_dataset
 
     order, xs, ys = topic_dataset(db, lambda i: gold[ids[i]]["labels"]["topics"] if i in ids else None)
     outlets = np.array([gold[ids[i]]["outlet"] for i in order])
-    probs = cross_validated(xs, ys, outlets)
+    return order, cross_validated(xs, ys, outlets), ys
+
+
+def out_of_fold_topics(cv: TopicCV) -> dict[int, dict[str, float]]:
+    """Article id -> the topics its out-of-fold scores keep, as the topics stage would store them."""
+    from kb.enrich.topics import THRESHOLD
+
+    order, probs, _ = cv
+    return {aid: {slug: float(p[k]) for slug, p in probs.items() if p[k] >= THRESHOLD}
+            for k, aid in enumerate(order)}
+
+
+def score_topics(db: Database, ids: dict[int, str], gold: dict[str, Any],
+                 langs: dict[str, str] | None = None, cv: TopicCV | None = None) -> dict[str, Any] | None:
+    """Per-topic figures of the classifier, 5-fold cross-validated: no article is scored by a model
+    that was fitted on its own label."""
+    cv = cv or topic_cross_validation(db, ids, gold)
+    if cv is None:
+        return None
+    from kb.enrich.topic_model import FOLDS
+    from kb.enrich.topics import THRESHOLD
+
+    order, probs, ys = cv
     per_topic = {}
     for topic in TOPICS:
         if topic not in probs:

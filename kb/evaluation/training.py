@@ -1,4 +1,5 @@
-"""Refitting the topic classifier and the vendor role scorer on the labelled sample corpus."""
+"""Refitting the topic classifier, the vendor role scorer and the "Best for" classifier on the
+labelled sample corpus."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kb.core.errors import KbError
 from kb.enrich.topic_model import topic_dataset, train
 from kb.evaluation.run import crawl_sample, label_ids
 from kb.evaluation.sample import load_articles
@@ -60,7 +62,52 @@ def fit_vendor_roles() -> Path:
     return Path(MODEL_PATH)
 
 
-if __name__ == "__main__":  # python -m kb.evaluation.training --vendor-roles
-    if sys.argv[1:] != ["--vendor-roles"]:
-        sys.exit("usage: python -m kb.evaluation.training --vendor-roles")
-    print(f"wrote {fit_vendor_roles()}")
+def audience_examples(db: Any) -> tuple[Any, list[set[str]], Any]:
+    """Inputs, gold audiences and outlets of every sample article in an enriched database, with the
+    topic classifier's out-of-fold scores standing in for the stored topics (so the weights learn
+    how far to trust topic scores on articles the topic classifier did not see)."""
+    import numpy as np
+
+    from kb.enrich.audiences import read_inputs
+    from kb.evaluation.audience_metric import labelled, labelled_articles
+    from kb.evaluation.run import out_of_fold_topics, topic_cross_validation
+
+    gold = {a["id"]: a for a in load_articles()}
+    ids = {i: lid for i, lid in label_ids(db).items() if lid in gold}
+    truth = labelled(ids, gold)
+    cv = topic_cross_validation(db, ids, gold)
+    if cv is None:
+        raise KbError("the database has no embeddings: run 'kb enrich' first")
+    articles = labelled_articles(db, truth)
+    scores = out_of_fold_topics(cv)
+    inputs = read_inputs(db, articles, topic_scores=lambda i: scores.get(i, {}))
+    outlets = np.array([gold[ids[a["id"]]]["outlet"] for a in articles])
+    return inputs, [truth[a["id"]] for a in articles], outlets
+
+
+def fit_audiences(db_path: str | Path | None = None, *, out: Path | None = None) -> Path:
+    """Fit the "Best for" weights on the sample's labelled audiences; write kb/data/audience_model.json.
+    Without ``db_path``, the sample is crawled and enriched into a temporary database first."""
+    from kb.enrich.audiences import MODEL_PATH, VERSION, fit
+    from kb.enrich.runner import run_enrichment
+
+    target = Path(out or MODEL_PATH)
+    with tempfile.TemporaryDirectory() as tmp:
+        if db_path is None:
+            db_path = Path(tmp) / "train.db"
+            crawl_sample(db_path)
+            run_enrichment(open_db(db_path), only=["embed", "entities", "funding", "policy_refs", "topics"],
+                           quiet=True)
+        inputs, labels, outlets = audience_examples(open_db(db_path))
+        data = fit(inputs, labels, version=VERSION, groups=outlets)
+    target.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return target
+
+
+if __name__ == "__main__":  # python -m kb.evaluation.training --vendor-roles | --audiences [DB]
+    if sys.argv[1:] == ["--vendor-roles"]:
+        print(f"wrote {fit_vendor_roles()}")
+    elif sys.argv[1:2] == ["--audiences"] and len(sys.argv) <= 3:
+        print(f"wrote {fit_audiences(sys.argv[2] if len(sys.argv) == 3 else None)}")
+    else:
+        sys.exit("usage: python -m kb.evaluation.training --vendor-roles | --audiences [DB]")

@@ -62,6 +62,7 @@ def write_corpus(validation_dir: Path, out_dir: Path) -> Path:
             "main_vendors": a["vendors"].get("main", []),
             "jurisdictions": a.get("jurisdictions", []),
             "funding_events": a.get("funding_events", []),
+            **({"best_for": a["best_for"]} if "best_for" in a else {}),
         },
     } for a in articles]
     queries = [{"id": q["id"], "query": q["query"], "kind": q.get("kind", "keyword"),

@@ -254,3 +254,16 @@ def m008_funding_ledger(db: Database) -> None:
          "reports": int, "mentions": str},
         pk="id")
     db.table("funding_ledger").create_index(["company"])
+
+
+@migration
+def m009_audiences(db: Database) -> None:
+    """Who an article, and a story, is best for: a probability per audience (policy, investor,
+    engineering, executive), whether it clears the threshold, and for articles the features that
+    spoke for it (kb.enrich.audiences)."""
+    db.table("article_audiences").create(
+        {"article_id": int, "audience": str, "probability": float, "best_for": int, "evidence": str},
+        pk=("article_id", "audience"), foreign_keys=[("article_id", "articles", "id")])
+    db.table("story_audiences").create(
+        {"story_id": str, "audience": str, "probability": float, "best_for": int, "articles": int},
+        pk=("story_id", "audience"))
