@@ -30,6 +30,26 @@ def test_status_is_read_from_the_sentence(sentence: str, status: str) -> None:
     assert mention_status(sentence) == status
 
 
+SEED = ("Mistral has raised €3.5bn in debt and equity to date, and people familiar with the matter say "
+        "it is in talks to raise a further €3bn at a valuation of around €20bn.")
+
+
+@pytest.mark.parametrize("sentence, amount, currency, status", [
+    (SEED, 3.5e9, "EUR", "cumulative"),
+    (SEED, 3e9, "EUR", "in_talks"),
+    ("Mistral says it has raised €3.5bn since its founding in 2023, and it is reportedly negotiating "
+     "a new €3bn equity round.", 3e9, "EUR", "in_talks"),
+    ("The lab raised $100m in 2024, and is now in talks to raise $500m.", 1e8, "USD", "closed"),
+    ("The lab raised $100m in 2024, and is now in talks to raise $500m.", 5e8, "USD", "in_talks"),
+    ("People familiar with the matter say it is in talks to raise €3bn, and to borrow €1bn.", 1e9, "EUR",
+     "in_talks"),
+    ("Poolside raised €1.7bn in a Series C round that values the company at €10bn.", 1.7e9, "EUR", "closed"),
+])
+def test_two_amounts_in_one_sentence_are_read_clause_by_clause(sentence: str, amount: float,
+                                                               currency: str, status: str) -> None:
+    assert mention_status(sentence, amount, currency) == status
+
+
 def test_amounts_convert_at_the_date_with_the_rate_named() -> None:
     usd, eur, note = convert(1.4e9, "CAD", dt.date(2025, 10, 27))
     assert eur is not None and usd is not None and 0.6 < eur / 1.4e9 < 0.7 < usd / 1.4e9 < 0.75

@@ -170,9 +170,10 @@ def _upstream(db: Database, ids: list[int]) -> dict[str, dict[int, Any]]:
         for aid, n in db.execute(f"select article_id, count(*) from policy_refs where article_id in "
                                  f"({marks}) group by article_id", chunk):
             out["refs"][aid] = n
-        for aid, sentence in db.execute(f"select article_id, sentence from funding_events where "
-                                        f"article_id in ({marks})", chunk):
-            out["funding"].setdefault(aid, []).append(mention_status(sentence or ""))
+        for aid, sentence, amount, currency in db.execute(
+                f"select article_id, sentence, amount, currency from funding_events where article_id in "
+                f"({marks})", chunk):
+            out["funding"].setdefault(aid, []).append(mention_status(sentence or "", amount, currency))
         for aid, kind, name in db.execute(
                 f"select ae.article_id, e.kind, e.name from article_entities ae join entities e on "
                 f"e.id = ae.entity_id where ae.role = 'main' and ae.article_id in ({marks})", chunk):

@@ -194,6 +194,11 @@ def _find_amounts(text: str, lang: str | None = None) -> list[_Amount]:
     return [a for a in found if a is not None]
 
 
+def amount_spans(text: str, lang: str | None = None) -> list[tuple[float, str, int, int]]:
+    """Every money expression in `text` as (value, currency, start, end), in order."""
+    return [(a.value, a.currency, a.start, a.end) for a in _find_amounts(text or "", lang)]
+
+
 def parse_amount(text: str) -> tuple[float, str] | None:
     """Parse the first money expression in `text`: '€3.5bn' -> (3_500_000_000.0, 'EUR')."""
     amounts = _find_amounts(text or "")

@@ -98,15 +98,52 @@ def mention_investors(sentence: str, company: str) -> list[str]:
     return out[:MAX_INVESTORS]
 
 
-def mention_status(sentence: str) -> str:
-    """closed, announced, in_talks or cumulative, from the words of the mention's sentence."""
-    if CUMULATIVE.search(sentence):
+# Where a sentence stating two amounts turns from one to the other: ", and", "; ", " – ", ", mais"…
+CLAUSE = re.compile(
+    r",\s+(?:and|but|while|whereas|et|mais|tandis que|und|aber|während|doch)\s+|;\s+|\s[–—]\s", _I)
+
+
+def _status(text: str) -> str | None:
+    if CUMULATIVE.search(text):
         return "cumulative"
-    if IN_TALKS.search(sentence):
+    if IN_TALKS.search(text):
         return "in_talks"
-    if ANNOUNCED.search(sentence):
+    if ANNOUNCED.search(text):
         return "announced"
-    return "closed"
+    return None
+
+
+def mention_status(sentence: str, amount: float | None = None, currency: str | None = None) -> str:
+    """closed, announced, in_talks or cumulative, from the words of the mention's sentence.
+
+    Given the mention's amount, a sentence that states two amounts in two clauses ("has raised
+    €3.5bn to date, and is in talks to raise a further €3bn") is read clause by clause: the amount's
+    own clause decides, else the words before it ("people say it is in talks to raise €3bn, and to
+    borrow €1bn"), else the mention is closed."""
+    clause = _clause(sentence, amount, currency) if amount else None
+    if clause is None:
+        return _status(sentence) or "closed"
+    start, end = clause
+    return _status(sentence[start:end]) or _status(sentence[:start]) or "closed"
+
+
+def _clause(sentence: str, amount: float, currency: str | None) -> tuple[int, int] | None:
+    """The span of the clause holding this amount, when the sentence's amounts sit in several."""
+    from kb.enrich.funding_rules import amount_spans
+
+    spans = amount_spans(sentence)
+    if len(spans) < 2:
+        return None
+    here = next((s for s in spans if abs(s[0] - amount) <= 0.01 * amount
+                 and (not currency or s[1] == currency.upper())), None)
+    if here is None:
+        return None
+    cuts = [0, *(m.end() for m in CLAUSE.finditer(sentence)), len(sentence) + 1]
+    start = max(c for c in cuts if c <= here[2])
+    end = min(c for c in cuts if c > here[2])
+    if any(not start <= s[2] < end for s in spans):  # another amount in another clause
+        return start, end
+    return None
 
 
 @cache
@@ -222,7 +259,7 @@ def build_ledger(db: Database) -> int:
         m = Mention(r["id"], r["article_id"], r["company"] or "(unknown company)", r["amount"],
                     (r["currency"] or "").upper(), KIND_NAMES.get(r["kind"], r["kind"] or "equity"),
                     r["round"], r["valuation"], r["status"] if r["method"] == "person" and r["status"]
-                    else mention_status(r["sentence"] or ""), day, r["url"])
+                    else mention_status(r["sentence"] or "", r["amount"], r["currency"]), day, r["url"])
         m.usd = convert(m.amount, m.currency, day)[0]
         m.known = r.get("company_known") != 0
         m.investors = mention_investors(r["sentence"] or "", m.company)
