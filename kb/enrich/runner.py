@@ -97,6 +97,7 @@ def run_enrichment(db: Database, *, only: list[str] | None = None, **options: An
         started = time.perf_counter()
         counts[name] = stage(db, **options)
         logger.info("%s: %d articles in %.1f s", name, counts[name], time.perf_counter() - started)
+    from kb.enrich.entity_days import build_entity_days
     from kb.enrich.ledger import build_ledger
     from kb.enrich.review import apply_reviews
 
@@ -104,4 +105,6 @@ def run_enrichment(db: Database, *, only: list[str] | None = None, **options: An
     if not only or "funding" in only:
         events = build_ledger(db)  # after the corrections, which may remove mentions
         logger.info("funding ledger: %d events", events)
+    days = build_entity_days(db)  # what the web's entity and trends pages count, corrections applied
+    logger.info("entity days: %d rows", days)
     return counts
