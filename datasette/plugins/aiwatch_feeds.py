@@ -1,5 +1,5 @@
-"""Atom 1.0 feeds: per topic, per vendor and for any search (the search page links its own feed, so a
-saved search is a subscription). One entry per story: its best-ranked article."""
+"""Atom 1.0 feeds: per topic, per vendor, per jurisdiction and for any search (the search page links
+its own feed, so a saved search is a subscription). One entry per story: its best-ranked article."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 from datasette.utils.asgi import BadRequest, NotFound
 
 from datasette import Response, hookimpl
+from kb.publish.entities import UnknownEntity, entity_path, feed_ids, resolve
 from kb.publish.protect import ServeOptions
 from kb.publish.web import (
     BadParameter,
@@ -122,6 +123,16 @@ def _vendor_exists(db: Any, name: str) -> bool:
                       [name]).fetchone() is not None
 
 
+async def jurisdiction_feed(request: Any, datasette: Any) -> Response:
+    """A jurisdiction's latest stories, newest first (one entry each)."""
+    try:
+        name = await read(datasette, resolve, "jurisdiction", unquote(request.url_vars["name"]))
+    except UnknownEntity as exc:
+        raise NotFound(str(exc)) from None
+    ids = await read(datasette, feed_ids, "jurisdiction", name)
+    return await respond(datasette, request, f"aiwatch: {name}", entity_path("jurisdiction", name), ids)
+
+
 async def search_feed(request: Any, datasette: Any) -> Response:
     try:
         query = query_from_args(request.args, await read(datasette, known_filters))
@@ -142,5 +153,6 @@ def register_routes() -> list[tuple[str, Any]]:
     return [
         (r"^/-/feeds/topic/(?P<slug>[a-z0-9-]+)\.atom$", topic_feed),
         (r"^/-/feeds/vendor/(?P<name>[^/]+)\.atom$", vendor_feed),
+        (r"^/-/feeds/jurisdiction/(?P<name>[^/]+)\.atom$", jurisdiction_feed),
         (r"^/-/search\.atom$", search_feed),
     ]

@@ -7,7 +7,7 @@ import functools
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from datasette.utils import sqlite3
 from datasette.utils.asgi import BadRequest, NotFound
@@ -17,6 +17,7 @@ from sqlite_utils.db import Database
 
 from datasette import Response, hookimpl
 from kb.enrich.embed import Embedder
+from kb.publish.entities import UnknownEntity, entity_page, entity_path, resolve, trends_page
 from kb.publish.web import (
     BadParameter,
     article_page,
@@ -41,8 +42,10 @@ log = logging.getLogger("aiwatch")
 # A plain Jinja environment for the results list: rendered in the reader's thread, beside the search
 # itself, instead of by Datasette's async environment on the event loop (measured: several ms a page
 # there, during which no other request is served).
-RESULTS = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
-                      autoescape=True).get_template("_aiwatch_results.html")
+RESULTS_ENV = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
+                          autoescape=True)
+RESULTS_ENV.globals["entity_path"] = entity_path
+RESULTS = RESULTS_ENV.get_template("_aiwatch_results.html")
 
 
 @hookimpl
@@ -162,6 +165,33 @@ async def story_view(request: Any, datasette: Any) -> Response:
     return Response.html(html)
 
 
+async def entity_view(request: Any, datasette: Any) -> Response:
+    """/-/vendor/<name>, /-/topic/<slug>, /-/jurisdiction/<name>: any case redirects to the known
+    name; an unknown one is a 404 that suggests the closest known names."""
+    kind, name = request.url_vars["kind"], unquote(request.url_vars["name"])
+    database = datasette.get_database().name
+    try:
+        known = await read(datasette, resolve, kind, name)
+    except UnknownEntity as exc:
+        html = await datasette.render_template("aiwatch_entity.html", {
+            "unknown": exc, "database": database}, request=request)
+        return Response.html(html, status=404)
+    if known != name:
+        return Response.redirect(entity_path(kind, known))
+    data = await read(datasette, functools.partial(entity_page, database=database), kind, known)
+    html = await datasette.render_template("aiwatch_entity.html", {**data, "database": database},
+                                           request=request)
+    return Response.html(html)
+
+
+async def trends_view(request: Any, datasette: Any) -> Response:
+    database = datasette.get_database().name
+    data = await read(datasette, functools.partial(trends_page, database=database))
+    html = await datasette.render_template("aiwatch_trends.html", {**data, "database": database},
+                                           request=request)
+    return Response.html(html)
+
+
 def home() -> Response:
     return Response.redirect("/-/search")
 
@@ -173,7 +203,14 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/-/search(\.(?P<format>json))?$", search_view),
         (r"^/-/article/(?P<id>\d+)$", article_view),
         (r"^/-/story/(?P<id>[A-Za-z0-9_-]+)$", story_view),
+        (r"^/-/(?P<kind>vendor|topic|jurisdiction)/(?P<name>[^/]+)$", entity_view),
+        (r"^/-/trends$", trends_view),
     ]
+
+
+@hookimpl
+def prepare_jinja2_environment(env: Any) -> None:
+    env.globals["entity_path"] = entity_path  # links to the vendor, topic and jurisdiction pages
 
 
 @hookimpl
@@ -194,6 +231,9 @@ def render_cell(row: Any, value: Any, column: str, table: str | None) -> Any:
         return Markup(f'<a href="/-/article/{int(row["id"])}">{escape(value)}</a>')
     if table == "funding_rounds" and column == "article" and "article_id" in row.keys():  # noqa: SIM118
         return Markup(f'<a href="/-/article/{int(row["article_id"])}">{escape(value)}</a>')
+    if table == "funding_rounds" and column == "company" and "company_known" in row.keys() \
+            and row["company_known"]:  # noqa: SIM118
+        return Markup(f'<a href="{escape(entity_path("vendor", value))}">{escape(value)}</a>')
     return None
 
 
@@ -206,5 +246,6 @@ def menu_links(datasette: Any) -> list[dict[str, str]]:
         {"href": f"/{name}/stories", "label": "Stories"},
         {"href": f"/{name}/funding_rounds", "label": "Funding rounds"},
         {"href": "/-/charts/topics-per-week", "label": "Topics per week"},
+        {"href": "/-/trends", "label": "Trends"},
         {"href": f"/{name}", "label": "Tables and queries"},
     ]
