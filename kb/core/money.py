@@ -1,7 +1,7 @@
 """Rough US-dollar rates without a date, to compare amounts stated in different currencies where
 no date matters (the funding rules' plausibility bounds, the digest's ordering). The funding
 ledger's converted amounts use the ECB reference rates of the event's date instead
-(kb.enrich.ledger.convert). Amounts are always shown as reported."""
+(kb.enrich.ledger.convert). Amounts are always shown as reported, compactly: '€3.5bn'."""
 
 from __future__ import annotations
 
@@ -14,3 +14,25 @@ USD_PER_UNIT = {
 def to_usd(amount: float, currency: str | None) -> float:
     """``amount`` in US dollars (a currency not in the table counts as dollars)."""
     return amount * USD_PER_UNIT.get(currency or "USD", 1.0)
+
+
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "CN¥", "INR": "₹"}
+
+
+def compact(amount: float | None) -> str:
+    """3500000000 -> '3.5bn'; 28000000 -> '28m'; None -> '–'."""
+    if amount is None:
+        return "–"
+    value = float(amount)
+    for factor, suffix in ((1e12, "tn"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.2f}".rstrip("0").rstrip(".") + suffix
+    return f"{value:,.0f}"
+
+
+def money(amount: float | None, currency: str = "") -> str:
+    """3500000000, 'EUR' -> '€3.5bn'; 1400000000, 'CAD' -> '1.4bn CAD'."""
+    if amount is None:
+        return "–"
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{compact(amount)}" if symbol else f"{compact(amount)} {currency}".strip()

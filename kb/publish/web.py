@@ -417,11 +417,11 @@ def story_articles(db: Database, story_id: str) -> list[dict[str, Any]]:
 
 
 def story_page(db: Database, story_id: str) -> dict[str, Any] | None:
-    """A story and its articles in time order, or None when there is no such story."""
-    story = next(db.query("select * from stories where id = ?", [story_id]), None)
-    if story is None:
-        return None
-    return {"story": story, "articles": story_articles(db, story_id)}
+    """A story's brief (kb.publish.brief: summary, takeaway, key facts, best for, coverage with its
+    articles in time order, related stories), or None when there is no such story."""
+    from kb.publish.brief import story_brief
+
+    return story_brief(db, story_id)
 
 
 def one_per_story(db: Database, ranked_ids: list[int]) -> list[int]:
