@@ -152,7 +152,8 @@ def test_each_reader_gets_their_topics_each_story_once(demo_db: Path) -> None:
     assert picked and all(vendor in s.vendors for s in picked)
     assert [c.key for c in watcher.vendors] == [vendor]
     everyone = select_digest(data, Subscriber("e@example.org"))
-    assert everyone.sections[0].key == "top" and everyone.sections[0].stories == data.stories[:8]
+    assert everyone.sections[0].key == "top"
+    assert everyone.sections[0].stories == [s for s in data.stories if s.topics][:8]
     assert everyone.policy and all(
         any(t in s.topics for t in ("regulation", "export-controls")) for sec in everyone.policy
         for s in sec.stories)
@@ -197,7 +198,69 @@ def test_failing_source_is_flagged_for_the_operator(demo_db_copy: Path) -> None:
         assert "timeout" not in part.split("Note for the operator")[1]  # failing for three hours only
 
 
+def test_top_stories_leave_out_stories_about_none_of_the_topics(demo_db: Path) -> None:
+    data = week_data(demo_db, "2026-W48")
+    off_topic = [s for s in data.stories if not s.topics]
+    assert any("Handheld gaming PCs" in s.headline for s in off_topic)
+    assert any(s in data.stories[:8] for s in off_topic)  # busy enough to have ranked among the top
+    top = select_digest(data, Subscriber("e@example.org")).sections[0]
+    assert top.key == "top" and top.stories and all(s.topics for s in top.stories)
+    html = render_digest(select_digest(data, Subscriber("e@example.org"))).html
+    assert "Handheld gaming PCs" not in html.split("Funding round-up")[0]
+
+
 # -- render ---------------------------------------------------------------------------------------
+
+SITE = "https://news.example.org"
+
+
+def test_counts_are_singular_for_one(demo_db: Path) -> None:
+    data = week_data(demo_db)
+    data.article_count, data.outlet_count = 1, 1
+    for lang, intro in (("en", "1 article from 1 outlet this week."),
+                        ("fr", "1 article de 1 média cette semaine."),
+                        ("de", "1 Artikel aus 1 Medium diese Woche.")):
+        rendered = render_digest(select_digest(data, Subscriber("a@example.org", lang=lang)))
+        assert intro in rendered.text and intro in rendered.html, lang
+    data.article_count, data.outlet_count = 11, 7
+    rendered = render_digest(select_digest(data, Subscriber("a@example.org")))
+    assert "11 articles from 7 outlets this week." in rendered.text
+    assert "1 outlet ·" in rendered.text and "1 outlets" not in rendered.text
+
+
+def test_a_french_reader_gets_french_headings(demo_db: Path) -> None:
+    data = week_data(demo_db, "2026-W41")
+    reader = Subscriber("f@example.org", lang="fr", topics=["funding", "sovereignty"])
+    rendered = render_digest(select_digest(data, reader), base_url=SITE)
+    for part in (rendered.text, rendered.html.replace("&#39;", "'")):
+        for heading in ("Financements, valorisations et rachats", "Souveraineté de l'IA", "Levées de fonds",
+                        "Sujets de la semaine", "À retenir", "Utile pour"):
+            assert heading in part, heading
+        for english in ("Funding, valuations and deals", "AI sovereignty", "Key takeaway", "Best for"):
+            assert english not in part, english
+    assert "Fiche de l'histoire" in rendered.text
+
+
+def test_top_stories_carry_their_brief_and_link_to_it(demo_db: Path) -> None:
+    data = week_data(demo_db, "2026-W41")
+    reader = Subscriber("e@example.org")
+    digest = select_digest(data, reader)
+    rendered = render_digest(digest, base_url=SITE + "/")
+    shown = [s for s in digest.sections[0].stories if not s.id.startswith("article-")]
+    assert shown
+    for story in shown:
+        assert f'href="{SITE}/-/story/{story.id}"' in rendered.html
+        assert f"{SITE}/-/story/{story.id}" in rendered.text
+    seed = next(s for s in shown if "Mistral" in s.headline and s.outlet_count == 3)
+    brief = data.briefs.get(seed.id, "en")
+    assert brief is not None and brief["takeaway"]["text"] in " ".join(rendered.text.split())
+    text = " ".join(rendered.text.split())
+    assert ("Key facts: Mistral AI €3bn (in talks, valuation €20bn) · Mistral AI €3.5bn (raised to date)"
+            in text)
+    assert "Best for: " in text and "Key takeaway: " in text
+    assert str(escape(brief["summary"][0]["text"])) in rendered.html
+    plain = render_digest(digest)  # without the instance's address: the original articles
+    assert "/-/story/" not in plain.html and seed.lead().url in plain.html
 
 EVIL_TITLE = '<script>alert("pwned")</script> Evil & Sons <b>bold</b> regulation'
 EVIL_SUMMARY = '<img src=x onerror="alert(1)"> The AI Act applies from August, officials said.'
@@ -382,6 +445,22 @@ def test_send_delivers_once_and_retries_refused(demo_db: Path, tmp_path: Path,
     with sqlite3.connect(subs) as conn:
         rows = dict(conn.execute("select email, attempts from digest_sends where status = 'sent'").fetchall())
     assert rows == {"policy@example.org": 1, "investor@example.org": 1, "bounce@example.org": 3}
+
+
+def test_sent_digests_link_the_story_briefs_in_the_reader_s_language(demo_db: Path, tmp_path: Path,
+                                                                       smtp: tuple[Mailbox, int]) -> None:
+    mailbox, port = smtp
+    subs = str(tmp_path / "subs.db")
+    assert kb("subscribers", "add", "lea@example.org", "--lang", "fr", "--topic", "sovereignty",
+              "--db", str(demo_db), "--subscribers-db", subs).exit_code == 0
+    sent = kb("digest", "--db", str(demo_db), "--week", "2026-W41", "--send", "--subscribers-db", subs,
+              env={**smtp_env(port), "KB_BASE_URL": SITE})
+    assert sent.exit_code == 0, sent.output
+    [msg] = mailbox.for_address("lea@example.org")
+    html, text = msg.get_body(("html",)).get_content(), msg.get_body(("plain",)).get_content()
+    assert f'href="{SITE}/-/story/' in html and f"{SITE}/-/story/" in text
+    assert "<h2" in html and "Souveraineté de l&#39;IA" in html and "AI sovereignty" not in html
+    assert "articles de" in text and "À retenir" in text
 
 
 def check_message(msg: EmailMessage, address: str) -> None:

@@ -49,8 +49,9 @@ def _private_db(db_path: str, config_name: str | None, private_path: str | None)
               help="Connection security (overrides $KB_SMTP_SECURITY and the config).")
 @click.option("--mail-from", help="Sender address (overrides $KB_MAIL_FROM and the config).")
 @click.option("--base-url", metavar="URL",
-              help="The web instance's public address, for one-click unsubscribe links (else "
-                   "$KB_BASE_URL, or the config's base_url; without one, mailto: only).")
+              help="The web instance's public address, for links to the story briefs and one-click "
+                   "unsubscribe (else $KB_BASE_URL, or the config's base_url; without one, stories "
+                   "link to the original articles and unsubscribing is by mailto: only).")
 @quiet_option
 @friendly_errors
 def digest(db_path: str, config_name: str | None, week: str | None, out_dir: str | None,
@@ -101,7 +102,7 @@ def digest(db_path: str, config_name: str | None, week: str | None, out_dir: str
         from kb.publish.digest.build import select_digest
         from kb.publish.digest.render import render_digest
 
-        click.echo(render_digest(select_digest(data, _preview_reader())).text)
+        click.echo(render_digest(select_digest(data, _preview_reader()), base_url=url).text)
         click.echo("(preview of the all-topics digest; use --out DIR to write every subscriber's, "
                    "--send to mail them)", err=True)
 
@@ -122,8 +123,8 @@ def _write_out(out_dir: str, data: Any, subscribers: list[Any], mail_from: str |
 
     readers = subscribers or [_preview_reader()]
     for reader in readers:
-        msg, rendered = compose_message(data, reader, mail_from=mail_from, now=now,
-                                        **(links if subscribers else {}))
+        msg, rendered = compose_message(data, reader, mail_from=mail_from, now=now,  # no secret: no one-click
+                                        **(links if subscribers else {"base_url": links["base_url"]}))
         name = f"{data.week.label}-{'preview' if not subscribers else reader.email}"
         write_preview(out_dir, name, msg, rendered)
     what = f"{len(readers)} digests" if subscribers else "the all-topics preview (no subscribers yet)"

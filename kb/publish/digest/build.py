@@ -3,7 +3,8 @@
 ``build_week`` reads one ISO week once (stories with their outlets, summaries, topics, vendors and
 jurisdictions; funding events; topic and vendor counts against the previous week; failing sources);
 ``select_digest`` then cuts it for one subscriber without touching the database, so a thousand
-subscribers cost one read. Weeks run Monday 00:00 to Monday 00:00 UTC, like ``published_at``.
+subscribers cost one read; the story briefs the digests show are read on first use, once per story
+and language (``Briefs``). Weeks run Monday 00:00 to Monday 00:00 UTC, like ``published_at``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,27 @@ class Count:
         return self.this_week - self.last_week
 
 
+class Briefs:
+    """The story briefs a digest shows (kb.publish.brief: summary, takeaway, key facts, best for),
+    read on first use, once per story and reader language, and shared by every subscriber's digest."""
+
+    def __init__(self, db: Database | None) -> None:
+        self.db = db
+        self.cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def get(self, story_id: str, lang: str = "en") -> dict[str, Any] | None:
+        """The brief of a story in the reader's language; None for an article without a story."""
+        key = (story_id, lang)
+        if key not in self.cache:
+            found = None
+            if self.db is not None and not story_id.startswith("article-"):
+                from kb.publish.brief import story_brief
+
+                found = story_brief(self.db, story_id, lang=lang, related_limit=0)
+            self.cache[key] = found
+        return self.cache[key]
+
+
 @dataclass
 class WeekData:
     week: IsoWeek
@@ -152,6 +174,7 @@ class WeekData:
     vendor_counts: list[Count]
     failing_sources: list[dict[str, Any]]
     topic_names: dict[str, str]
+    briefs: Briefs = field(default_factory=lambda: Briefs(None))
 
 
 @dataclass
@@ -369,7 +392,7 @@ def build_week(db: Database, *, week: IsoWeek, now: datetime | None = None) -> W
         stories=_stories(db, articles) if articles else [],
         funding=_funding(db, start, end), topic_counts=_topic_counts(db, week, names),
         vendor_counts=_vendor_counts(db, week), failing_sources=failing_sources(db, now),
-        topic_names=names)
+        topic_names=names, briefs=Briefs(db))
 
 
 def select_digest(data: WeekData, subscriber: Subscriber) -> Digest:
@@ -386,8 +409,8 @@ def select_digest(data: WeekData, subscriber: Subscriber) -> Digest:
         picked = picked[:PER_TOPIC]
         shown.update(s.id for s in picked)
         sections.append(Section("vendors", "", picked))
-    if not subscriber.topics and not wanted:
-        sections.append(Section("top", "", data.stories[:GENERAL_STORIES]))
+    if not subscriber.topics and not wanted:  # top stories: those about one of the topics at least
+        sections.append(Section("top", "", [s for s in data.stories if s.topics][:GENERAL_STORIES]))
     _cap(sections)
     vendors = [c for c in data.vendor_counts if not wanted or c.key.lower() in wanted][:MAX_VENDORS]
     return Digest(week=data.week, subscriber=subscriber, data=data, sections=sections,

@@ -24,8 +24,9 @@ from urllib.parse import quote
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from kb.core.money import compact, money
 from kb.core.resources import bundled
-from kb.publish.digest.build import POLICY_TOPICS, Digest, IsoWeek, WeekData, select_digest
+from kb.publish.digest.build import POLICY_TOPICS, Digest, IsoWeek, Story, WeekData, select_digest
 from kb.publish.digest.subscribers import Subscriber
 from kb.publish.unsubscribe import make_token, unsubscribe_url
 
@@ -35,8 +36,7 @@ MONTHS = {
     "fr": "janv. févr. mars avr. mai juin juil. août sept. oct. nov. déc.".split(),
     "de": "Jan. Feb. März Apr. Mai Juni Juli Aug. Sep. Okt. Nov. Dez.".split(),
 }
-SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "CN¥", "INR": "₹"}
-LABELS: dict[str, dict[str, str]] = yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
+LABELS: dict[str, dict[str, Any]] = yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -44,25 +44,6 @@ class Rendered:
     subject: str
     text: str
     html: str
-
-
-def compact(amount: float | None) -> str:
-    """3500000000 -> '3.5bn'; 28000000 -> '28m'; None -> '–'."""
-    if amount is None:
-        return "–"
-    value = float(amount)
-    for factor, suffix in ((1e12, "tn"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
-        if value >= factor:
-            return f"{value / factor:.2f}".rstrip("0").rstrip(".") + suffix
-    return f"{value:,.0f}"
-
-
-def money(amount: float | None, currency: str = "") -> str:
-    """3500000000, 'EUR' -> '€3.5bn'; 1400000000, 'CAD' -> '1.4bn CAD'."""
-    if amount is None:
-        return "–"
-    symbol = SYMBOLS.get(currency)
-    return f"{symbol}{compact(amount)}" if symbol else f"{compact(amount)} {currency}".strip()
 
 
 def signed(n: int) -> str:
@@ -111,14 +92,39 @@ def subject_line(digest: Digest) -> str:
     return t["subject"].format(week=digest.week.label, headline=headline)
 
 
-def template_context(digest: Digest, *, unsubscribe: str | None) -> dict[str, Any]:
+def counted(n: int, one: str, many: str) -> str:
+    """'1 article', '11 articles' (the words in the reader's language)."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def key_facts(brief: dict[str, Any] | None, t: dict[str, Any]) -> list[str]:
+    """A story's funding events as the digest states them: 'Mistral AI €3bn (in talks, valuation
+    €20bn)', closed deals first, totals raised to date last."""
+    facts = []
+    for f in (brief or {}).get("facts", {}).get("funding", []):
+        detail = t.get(f"status_{f['status']}", f["status"])
+        if f["valuation_stated"]:
+            detail += f", {t['valuation_of']} {f['valuation_stated']}"
+        facts.append(f"{f['company']} {f['stated']} ({detail})")
+    return facts
+
+
+def template_context(digest: Digest, *, unsubscribe: str | None,
+                     base_url: str | None = None) -> dict[str, Any]:
     lang = digest.subscriber.lang if digest.subscriber.lang in LABELS else "en"
     t = LABELS[lang]
-    names = digest.data.topic_names
+    names = {**digest.data.topic_names, **(t.get("topic_names") or {})}
+
+    def brief(story: Story) -> dict[str, Any] | None:
+        return digest.data.briefs.get(story.id, lang)
+
     return {
         "d": digest, "t": t, "lang": lang, "subject": subject_line(digest), "policy_topics": POLICY_TOPICS,
-        "span": week_span(digest.week, lang), "unsubscribe": unsubscribe,
-        "intro": t["intro"].format(articles=digest.data.article_count, outlets=digest.data.outlet_count),
+        "span": week_span(digest.week, lang), "unsubscribe": unsubscribe, "names": names,
+        "site": base_url.rstrip("/") if base_url else None, "brief": brief,
+        "key_facts": lambda b: key_facts(b, t),
+        "intro": t["intro"].format(articles=counted(digest.data.article_count, t["article"], t["articles"]),
+                                   outlets=counted(digest.data.outlet_count, t["outlet"], t["outlets"])),
         "following": ", ".join(names.get(s, s) for s in digest.subscriber.topics)
         + (", " if digest.subscriber.topics and digest.subscriber.vendors else "")
         + ", ".join(digest.subscriber.vendors) or t["all_topics"],
@@ -128,10 +134,11 @@ def template_context(digest: Digest, *, unsubscribe: str | None) -> dict[str, An
     }
 
 
-def render_digest(digest: Digest, *, unsubscribe: str | None = None) -> Rendered:
-    """Subject, plain-text part and HTML part for one subscriber's digest."""
+def render_digest(digest: Digest, *, unsubscribe: str | None = None, base_url: str | None = None) -> Rendered:
+    """Subject, plain-text part and HTML part for one subscriber's digest; with the web instance's
+    ``base_url``, each story links to its brief there (/-/story/<id>)."""
     env = environment()
-    context = template_context(digest, unsubscribe=unsubscribe)
+    context = template_context(digest, unsubscribe=unsubscribe, base_url=base_url)
     return Rendered(subject=context["subject"], text=env.get_template("digest.txt").render(context),
                     html=env.get_template("digest.html").render(context))
 
@@ -181,15 +188,17 @@ def build_message(rendered: Rendered, *, to: str, mail_from: str, msgid: str, un
 def compose_message(data: WeekData, subscriber: Subscriber, *, mail_from: str | None,
                     now: datetime | None = None, base_url: str | None = None,
                     secret: bytes | None = None) -> tuple[EmailMessage, Rendered]:
-    """Select, render and wrap one subscriber's digest. With the instance's ``base_url`` and the
-    private database's signing ``secret``, the mail links the web instance's one-click unsubscribe."""
+    """Select, render and wrap one subscriber's digest. With the instance's ``base_url``, stories link
+    to their briefs there; with the private database's signing ``secret`` too, the mail links the web
+    instance's one-click unsubscribe."""
     sender = mail_from or PREVIEW_FROM
     unsubscribe = unsubscribe_link(sender, subscriber.token)
     one_click = None
     if base_url and secret:
         one_click = unsubscribe_url(base_url, make_token(
             secret, subscriber.token, now=now.timestamp() if now else None))
-    rendered = render_digest(select_digest(data, subscriber), unsubscribe=one_click or unsubscribe)
+    rendered = render_digest(select_digest(data, subscriber), unsubscribe=one_click or unsubscribe,
+                             base_url=base_url)
     msg = build_message(rendered, to=subscriber.email, mail_from=sender,
                         msgid=message_id(data.week, subscriber.token, sender), unsubscribe=unsubscribe,
                         now=now, one_click=one_click)
