@@ -62,7 +62,7 @@ def fit_vendor_roles() -> Path:
     return Path(MODEL_PATH)
 
 
-def audience_examples(db: Any) -> tuple[Any, list[set[str]], Any]:
+def audience_examples(db: Any, cv: Any = None) -> tuple[Any, list[set[str]], Any]:
     """Inputs, gold audiences and outlets of every sample article in an enriched database, with the
     topic classifier's out-of-fold scores standing in for the stored topics (so the weights learn
     how far to trust topic scores on articles the topic classifier did not see)."""
@@ -75,7 +75,7 @@ def audience_examples(db: Any) -> tuple[Any, list[set[str]], Any]:
     gold = {a["id"]: a for a in load_articles()}
     ids = {i: lid for i, lid in label_ids(db).items() if lid in gold}
     truth = labelled(ids, gold)
-    cv = topic_cross_validation(db, ids, gold)
+    cv = cv or topic_cross_validation(db, ids, gold)  # (the topics' out-of-fold scores, computed once)
     if cv is None:
         raise KbError("the database has no embeddings: run 'kb enrich' first")
     articles = labelled_articles(db, truth)
