@@ -29,12 +29,13 @@ from kb.publish.web import (
     prepare_indexes,
     query_from_args,
     read,
+    run_search_explained,
     search_page_data,
     story_page,
     warm_up,
     web_search,
 )
-from kb.search.engine import MODES, Query, SearchError
+from kb.search.engine import MODES, Query, Ranking, SearchError
 from kb.search.filters import FILTERS
 from kb.store.views import VIEWS, ensure_views
 
@@ -94,12 +95,36 @@ def option_tags(options: dict[str, list[tuple[str, str]]], args: Any) -> dict[st
 
 
 def search_page_html(db: Database, query: Query | None, prepared: dict[str, Embedder] | None = None,
-                     *, q: str, mode: str) -> tuple[list[dict[str, Any]], Any, Markup]:
-    """The search page's results, filter options and results list as HTML, in one call."""
-    results, options = search_page_data(db, query, prepared)
+                     *, q: str, mode: str) -> tuple[list[dict[str, Any]], Any, Markup, Ranking | None]:
+    """The search page's results, filter options, results list as HTML and the query's reading,
+    in one call."""
+    results, options, ranking = search_page_data(db, query, prepared)
     for r in results:
         r["snippet_html"] = highlight(r["snippet"])
-    return results, options, Markup(RESULTS.render(results=results, q=q, mode=mode))
+    return results, options, Markup(RESULTS.render(results=results, q=q, mode=mode)), ranking
+
+
+def chips_view(request: Any, ranking: Ranking | None) -> dict[str, Any] | None:
+    """The query's interpreted chips, each with the link that switches it off, the link that
+    switches them all off, and the result counts with and without them."""
+    if ranking is None or not ranking.interpretation.chips or not (ranking.browse or ranking.used_chips):
+        return None
+    off = request.args.getlist("off")
+    return {
+        "browse": ranking.browse,
+        "chips": [{"key": c.key, "kind": c.kind, "label": c.label,
+                   "off_url": "/-/search?" + urlencode([*query_pairs(request, drop="off"),
+                                                       *(("off", k) for k in [*off, c.key])])}
+                  for c in ranking.interpretation.chips],
+        "all_off_url": "/-/search?" + urlencode([*query_pairs(request, drop="off"), ("literal", "1")]),
+        "results_without_chips": ranking.without_chips,
+        "matches": ranking.matches,
+    }
+
+
+def query_pairs(request: Any, *, drop: str) -> list[tuple[str, str]]:
+    """The request's non-empty parameters as pairs, less one name."""
+    return [(k, v) for k in request.args if k != drop for v in request.args.getlist(k) if v]
 
 
 async def search_view(request: Any, datasette: Any) -> Response:
@@ -112,12 +137,14 @@ async def search_view(request: Any, datasette: Any) -> Response:
     options = None
     message = None
     results_html = Markup("")
+    ranking: Ranking | None = None
     q, mode = request.args.get("q") or "", request.args.get("mode") or "hybrid"
     try:
         if as_json:
-            results = await web_search(datasette, query) if query is not None else []
+            if query is not None:
+                results, ranking = await web_search(datasette, query, fn=run_search_explained)
         else:
-            results, options, results_html = await web_search(
+            results, options, results_html, ranking = await web_search(
                 datasette, query, fn=functools.partial(search_page_html, q=q, mode=mode))
     except SearchError as exc:
         message = str(exc).replace("--mode keyword", "the keyword mode")
@@ -126,6 +153,7 @@ async def search_view(request: Any, datasette: Any) -> Response:
     if as_json:
         return Response.json({
             "ok": True, "query": query.text if query else None, "mode": query.mode if query else None,
+            "interpreted": chips_view(request, ranking),
             "results": [{**r, "snippet": plain(r["snippet"]), "snippet_html": str(highlight(r["snippet"])),
                          "page": f"/-/article/{r['id']}"} for r in results],
         })
@@ -135,7 +163,7 @@ async def search_view(request: Any, datasette: Any) -> Response:
         "query": query, "q": q, "mode": mode, "results_html": results_html,
         "modes": MODES, "selected": {k: request.args.get(k) or "" for k in FILTERS},
         "options": options, "option_tags": option_tags(options, request.args),
-        "results": results, "message": message,
+        "results": results, "message": message, "interpreted": chips_view(request, ranking),
         "feed_url": f"/-/search.atom?{query_string(request)}" if query else None,
         "json_url": f"/-/search.json?{query_string(request)}" if query else None,
         "database": datasette.get_database().name,

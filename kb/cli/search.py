@@ -19,13 +19,24 @@ from kb.cli.options import db_option, filter_options, friendly_errors
 @filter_options
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
+@click.option("--literal", is_flag=True,
+              help="Search the words only: read no vendor, topic, place, amount or date in them.")
+@click.option("--off", "off", multiple=True, metavar="CHIP",
+              help="Leave one interpreted part out, e.g. --off topic:funding (repeatable).")
 @friendly_errors
-def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, **filter_values: Any) -> None:
+def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, literal: bool,
+           off: tuple[str, ...], **filter_values: Any) -> None:
     """Search the knowledge base (QUERY '-' reads one query per line from stdin).
 
     Filters take known names in any case (an unknown one is an error that suggests the nearest),
     and dates as YYYY-MM-DD or relative: 7d, 2w, today, yesterday, this-week, last-week,
     this-month, last-month, this-year.
+
+    Hybrid search also reads what the query names, in English, French or German: vendors,
+    topics, places, currencies, amounts, dates and kinds of fact. A question about a set of facts
+    ("European AI start-ups that raised funding in euros") then ranks first the articles whose
+    stored rows satisfy all of them; a query of nothing but such names ("Nvidia 2025") lists the
+    matching articles, newest first. The line "interpreted as: ..." says what was read.
 
     \b
     Examples:
@@ -34,9 +45,9 @@ def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, **fil
       kb search "export controls" --topic export-controls --since 2026-10-01 --json
       kb search "chips" --vendor nvidia --since last-month
       printf 'Mistral\nNvidia China\n' | kb search - --json
+      kb search "Which French AI companies raised funding in 2026?" --off time:2026-01-01/2027-01-01
     """
-    from kb.search.engine import Query
-    from kb.search.engine import search as run_search
+    from kb.search.engine import Query, chips_line, search_explained
     from kb.search.filters import Known, parse_filters
     from kb.store.connection import open_db
 
@@ -44,7 +55,10 @@ def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, **fil
     filters = parse_filters(filter_values, Known.from_db(db))
     queries = [line.strip() for line in sys.stdin if line.strip()] if query == "-" else [query]
     for text in queries:
-        results = run_search(db, Query(text=text, mode=mode, limit=limit, filters=filters))
+        results, ranking = search_explained(db, Query(text=text, mode=mode, limit=limit, filters=filters,
+                                                       interpret=not literal, off=off))
+        if (line := chips_line(ranking)) and not as_json:
+            click.echo(f"{line} (--literal to search the words only)\n")
         for r in results:
             if as_json:
                 record = {k: r[k] for k in ("url", "title", "published", "score", "source",

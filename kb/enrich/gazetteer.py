@@ -29,6 +29,7 @@ class Entry:
     kind: str
     ambiguous: frozenset[str]
     context: re.Pattern[str] | None
+    country: str | None = None  # a vendor's home jurisdiction
 
 
 class Gazetteer:
@@ -44,7 +45,8 @@ class Gazetteer:
                                       re.IGNORECASE) if words else None)
                 entry_id = f"{kind}:{item['name']}"
                 self.entries[entry_id] = Entry(item["name"], kind,
-                                               frozenset(item.get("ambiguous", [])), context)
+                                               frozenset(item.get("ambiguous", [])), context,
+                                               item.get("country"))
                 for alias in [item["name"], *item.get("aliases", [])]:
                     alias_to.setdefault(alias, entry_id)
         self.alias_to = alias_to

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import prod
@@ -20,6 +20,7 @@ from kb.core.language import guess_language
 from kb.core.text import QUERY_STOPWORDS
 from kb.enrich.embed import Embedder, get_embedder, model_for
 from kb.search.filters import Filters
+from kb.search.interpret import Interpretation, facts_ranking, interpret
 from kb.search.translate import vocabulary_for
 from kb.search.vectors import load_index
 
@@ -39,15 +40,27 @@ COMMON_SHARE = 0.55
 # bm25 reads a term's posting list for its IDF at about 56 ns an article, and FTS5 steps through a
 # match in about 700 ns (measured at 100k articles, docs/search.md): what `scoring_terms` weighs.
 IDF_NS, ROW_NS = 56, 700
-# Fusion weights (keyword, English model, multilingual model). An English query fuses BM25 and
-# MiniLM (a multilingual pass at 0.5 added 0.002 nDCG@10 for about 15 ms a query); a French or German
-# one leans on the multilingual model, since its words rarely occur in the English articles that
-# answer it. Measured in docs/search.md.
-ENGLISH_WEIGHTS = (1.0, 1.0, 0.0)
-OTHER_LANGUAGE_WEIGHTS = (0.3, 0.0, 1.0)
-# A French or German query's words put into English (kb.enrich.vocabulary) rank by BM25 at the weight of
-# its own words (measured in docs/search.md).
-TRANSLATED_WEIGHT = 0.3
+# Fusion weights per channel: BM25, MiniLM (English), the Universal Sentence Encoder (multilingual)
+# and multilingual-e5 (crosslingual). An English query fuses BM25, MiniLM and e5; a French or German
+# one leans on the two multilingual models, since its words rarely occur in the English articles
+# that answer it. Chosen on the sample's labelled queries and measured in docs/search.md.
+ROLES = ("primary", "multilingual", "crosslingual")
+ENGLISH_WEIGHTS = {"keyword": 1.0, "primary": 0.6, "multilingual": 0.0, "crosslingual": 0.3}
+OTHER_LANGUAGE_WEIGHTS = {"keyword": 0.3, "primary": 0.0, "multilingual": 1.0, "crosslingual": 0.6}
+# A French or German query's words put into English (kb.enrich.vocabulary) rank by BM25 too.
+TRANSLATED_WEIGHT = 0.6
+# The articles whose stored rows satisfy what the query asks for (kb.search.interpret).
+FACTS_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """The weights of hybrid search's channels (an evaluation compares other settings)."""
+
+    english: Mapping[str, float] = field(default_factory=lambda: ENGLISH_WEIGHTS)
+    other: Mapping[str, float] = field(default_factory=lambda: OTHER_LANGUAGE_WEIGHTS)
+    translated: float = TRANSLATED_WEIGHT
+    facts: float = FACTS_WEIGHT
 MARK_START, MARK_END = "\x02", "\x03"
 STOPWORDS = QUERY_STOPWORDS
 TOKEN = re.compile(r'"([^"]*)"|(\S+)')
@@ -64,6 +77,21 @@ class Query:
     mode: str = "hybrid"
     limit: int = 10
     filters: Filters = field(default_factory=Filters)
+    interpret: bool = True  # read vendors, topics, places, amounts, dates and facts in the query
+    off: tuple[str, ...] = ()  # chips switched off by the user ("topic:funding", or "all")
+    fusion: Fusion = field(default_factory=Fusion)
+
+
+@dataclass
+class Ranking:
+    """A search's ranked article ids with what the query was read as."""
+
+    ranked: list[tuple[int, float]]
+    interpretation: Interpretation
+    browse: bool = False  # the query was nothing but chips: they filtered, newest first
+    used_chips: bool = False  # the chips' channel took part in the fusion
+    without_chips: int | None = None  # how many results the query gives with its chips off
+    matches: int | None = None  # a browse: how many articles match its filters
 
 
 def query_terms(text: str) -> list[str]:
@@ -232,7 +260,7 @@ def query_vector(embedder: Embedder, text: str) -> np.ndarray:
 def _embedders(db: Database, given: dict[str, Embedder] | None) -> dict[str, Embedder]:
     """The embedder of each role that has vectors in this database (given ones take precedence)."""
     out: dict[str, Embedder] = {}
-    for role in ("primary", "multilingual"):
+    for role in ROLES:
         if given and role in given:
             out[role] = given[role]
         elif model := model_for(db, role):
@@ -251,45 +279,92 @@ def fuse(rankings: list[list[tuple[int, float]]], *, k: int = RRF_K,
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
+def interpretation_of(query: Query) -> Interpretation:
+    """The chips of a hybrid query the user left on (none in the single modes, or when off)."""
+    text = " ".join(query.text.split())
+    if query.mode != "hybrid" or not query.interpret or "all" in query.off:
+        return Interpretation(text)
+    return interpret(text[:MAX_QUERY_CHARS]).without(query.off)
+
+
 def rank(db: Database, query: Query, *,
          embedders: dict[str, Embedder] | None = None) -> list[tuple[int, float]]:
     """Article ids and scores, best first."""
+    return rank_explained(db, query, embedders=embedders).ranked
+
+
+def browse(db: Database, filters: Filters, limit: int) -> list[tuple[int, float]]:
+    """The articles matching the filters, newest first."""
+    where, params = filters.sql()
+    rows = db.execute(f"select a.id from articles a {'where ' + where if where else ''} "
+                      "order by a.published_at desc, a.id desc limit ?", [*params, limit]).fetchall()
+    return [(aid, 0.0) for (aid,) in rows]
+
+
+def count_matching(db: Database, filters: Filters, expr: str | None = None) -> int:
+    """How many articles match the filters (and the FTS expression, when given)."""
+    if expr:
+        return len(_matches(db, expr, filters, "articles_fts.rowid", "", []))
+    where, params = filters.sql()
+    return int(db.execute(f"select count(*) from articles a {'where ' + where if where else ''}",
+                          params).fetchone()[0])
+
+
+def rank_explained(db: Database, query: Query, *,
+                   embedders: dict[str, Embedder] | None = None) -> Ranking:
+    """The ranking, with the query's chips: a query of nothing but chips browses with them as
+    filters; one that asks for a set of facts gets the chips' channel in its fusion."""
     text = " ".join(query.text.split())
     if not text:
         raise SearchError("the query is empty")
     if query.mode not in MODES:
         raise SearchError(f"unknown mode {query.mode!r} (use keyword, semantic or hybrid)")
+    reading = interpretation_of(query)
+    if reading.only_filters():
+        filters = reading.as_filters(query.filters)
+        return Ranking(browse(db, filters, query.limit), reading, browse=True,
+                       matches=count_matching(db, filters),
+                       without_chips=count_matching(db, query.filters, fts_expression(text, any_term=True)))
     if query.mode == "keyword":
-        return keyword_ranking(db, text, query.filters, query.limit)
+        return Ranking(keyword_ranking(db, text, query.filters, query.limit), reading)
     models = _embedders(db, embedders)
     if not models:
         raise SearchError("no embeddings yet: run 'kb enrich' first, or use --mode keyword")
     depth = max(query.limit, CANDIDATES)
     lang = guess_language(text)
     english = lang in (None, "en")
-    w_kw, w_primary, w_multi = ENGLISH_WEIGHTS if english else OTHER_LANGUAGE_WEIGHTS
-    if "multilingual" not in models:
-        w_primary = w_primary or 1.0
+    table = dict(query.fusion.english if english else query.fusion.other)
+    if not any(table[role] for role in models):  # only the English model: it answers every query
+        table["primary"] = 1.0
     jobs, weights = [], []
-    for role, weight in (("primary", w_primary), ("multilingual", w_multi)):
-        if role in models and weight:
+    for role in ROLES:
+        if role in models and table[role]:
             jobs.append(semantic_job(db, text, query.filters, depth, models[role]))
-            weights.append(weight)
+            weights.append(table[role])
+    w_kw = table["keyword"]
     if query.mode == "hybrid":  # the semantic part on the pool while this thread ranks by keywords
         pending = [_SEMANTIC_POOL.submit(job) for job in jobs]
         keyword = keyword_ranking(db, text, query.filters, CANDIDATES)
         rankings = [f.result() for f in pending] + [keyword]
         weights.append(w_kw)
-        if not english and "multilingual" in models and (words := in_english(db, text, lang,
-                                                                                models["multilingual"])):
+        if not english and query.fusion.translated and "multilingual" in models and (
+                words := in_english(db, text, lang, models["multilingual"])):
             rankings.append(keyword_ranking(db, words, query.filters, CANDIDATES))
-            weights.append(TRANSLATED_WEIGHT)
+            weights.append(query.fusion.translated)
     else:
         rankings = [job() for job in jobs]
     ranked = rankings[0] if len(rankings) == 1 else fuse(rankings, weights=weights)
+    result = Ranking(ranked, reading)
+    if query.mode == "hybrid" and query.fusion.facts and reading.selects_a_set():
+        candidates = [aid for aid, _ in ranked[:CANDIDATES]]
+        if facts := facts_ranking(db, reading, query.filters, candidates):
+            result.without_chips = min(len(ranked), query.limit)
+            result.ranked = fuse([*rankings, facts], weights=[*weights, query.fusion.facts])
+            result.used_chips = True
     if query.mode == "hybrid":
-        ranked = spread_over_stories(db, ranked[:query.limit], query.filters)
-    return ranked[:query.limit]
+        result.ranked = spread_over_stories(db, result.ranked[:query.limit], query.filters)
+    result.ranked = result.ranked[:query.limit]
+    return result
 
 
 def in_english(db: Database, text: str, lang: str | None, embedder: Embedder) -> str:
@@ -331,7 +406,23 @@ def spread_over_stories(db: Database, ranked: list[tuple[int, float]],
 def search(db: Database, query: Query, *,
            embedders: dict[str, Embedder] | None = None) -> list[dict[str, Any]]:
     """Ranked results with what a reader needs: title, date, source, snippet, summary, topics."""
-    return describe(db, rank(db, query, embedders=embedders), query.text)
+    return search_explained(db, query, embedders=embedders)[0]
+
+
+def search_explained(db: Database, query: Query, *, embedders: dict[str, Embedder] | None = None
+                     ) -> tuple[list[dict[str, Any]], Ranking]:
+    """The results and how the query was read (its chips, and whether it browsed)."""
+    ranking = rank_explained(db, query, embedders=embedders)
+    return describe(db, ranking.ranked, query.text), ranking
+
+
+def chips_line(ranking: Ranking) -> str:
+    """"interpreted as: topic funding · jurisdiction EU" (empty when no chip took part)."""
+    chips = ranking.interpretation.chips
+    if not chips or not (ranking.browse or ranking.used_chips):
+        return ""
+    names = " · ".join(f"{c.kind} {c.label}" for c in chips)
+    return f"browsing {names}, newest first" if ranking.browse else f"interpreted as: {names}"
 
 
 def describe(db: Database, ranked: list[tuple[int, float]], text: str) -> list[dict[str, Any]]:
