@@ -59,16 +59,35 @@ def render(result: dict[str, Any]) -> str:
     if stories:
         lines.append(f"  stories told across languages: {stories['across_languages_joined']} of "
                      f"{stories['stories_across_languages']} grouped whole")
-    search = result.get("search")
-    lines += ["", f"{'search':<34} {'nDCG@10':>9} {'recall@20':>10}"]
-    for mode in ("keyword", "semantic", "hybrid", "baseline_keyword", "baseline_semantic",
-                 "baseline_hybrid"):
-        row = (search or {}).get(mode)
-        lines.append(f"{mode:<34} {_f(row['ndcg@10'] if row else None):>9} "
-                     f"{_f(row['recall@20'] if row else None):>10}")
-    if search:
-        lines.append(f"({search['queries']} labelled queries)")
+    lines += search_lines(result.get("search"))
     return "\n".join(lines)
+
+
+SEARCH_RUNS = {"keyword": "keyword", "semantic": "semantic", "hybrid": "hybrid",
+               "hybrid_literal": "hybrid, chips off", "hybrid_previous": "hybrid, previous fusion",
+               "baseline_keyword": "baseline keyword", "baseline_semantic": "baseline semantic",
+               "baseline_hybrid": "baseline hybrid"}
+
+
+def search_lines(search: dict[str, Any] | None) -> list[str]:
+    """nDCG@10 and recall@20 of every run, then nDCG@10 per query kind and language."""
+    lines = ["", f"{'search':<34} {'nDCG@10':>9} {'recall@20':>10}"]
+    for key, name in SEARCH_RUNS.items():
+        row = (search or {}).get(key)
+        lines.append(f"{name:<34} {_f(row['ndcg@10'] if row else None):>9} "
+                     f"{_f(row['recall@20'] if row else None):>10}")
+    if not search:
+        return lines
+    lines.append(f"({search['queries']} labelled queries)")
+    runs = [k for k in ("hybrid", "hybrid_literal", "hybrid_previous", "keyword", "semantic") if k in search]
+    counts = search["hybrid"].get("queries_by_group", {})
+    lines += ["", "nDCG@10 by query kind and language"]
+    lines.append(f"{'group':<22}{'n':>4} " + " ".join(f"{SEARCH_RUNS[k][:14]:>14}" for k in runs))
+    for field, prefix in (("ndcg@10_by_kind", "kind"), ("ndcg@10_by_lang", "lang")):
+        for group in search["hybrid"].get(field, {}):
+            cells = " ".join(f"{_f(search[k][field].get(group)):>14}" for k in runs)
+            lines.append(f"{prefix + ' ' + group:<22}{counts.get(f'{prefix}:{group}', 0):>4} {cells}")
+    return lines
 
 
 def audience_lines(audiences: dict[str, Any] | None) -> list[str]:

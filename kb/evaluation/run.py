@@ -6,6 +6,7 @@ Capabilities that have not produced anything show as "n/a".
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -106,7 +107,9 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
         from kb.evaluation.search_quality import score_search
 
         logger.info("eval 4/4: scoring search (the labelled queries, every mode)")
-        result["search"] = score_search(db, ids, load_queries(sample_dir), quiet=quiet)
+        latest = db.execute("select max(published_at) from articles").fetchone()[0]
+        anchor = dt.date.fromisoformat(latest[:10]) if latest else None
+        result["search"] = score_search(db, ids, load_queries(sample_dir), quiet=quiet, today=anchor)
         db.close()
         return result
 

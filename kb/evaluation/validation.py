@@ -66,7 +66,7 @@ def write_corpus(validation_dir: Path, out_dir: Path) -> Path:
         },
     } for a in articles]
     queries = [{"id": q["id"], "query": q["query"], "kind": q.get("kind", "keyword"),
-                "judgments": q.get("relevant", {})}
+                "lang": q.get("lang"), "judgments": q.get("relevant", {})}
                for q in _read_jsonl(validation_dir / "queries.jsonl")]
     (out_dir / "articles").mkdir(parents=True, exist_ok=True)
     (out_dir / "queries").mkdir(exist_ok=True)
