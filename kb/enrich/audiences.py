@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -321,22 +321,50 @@ def tag_audiences(db: Database, *, model: AudienceModel | None = None, quiet: bo
             delete_for(db, "article_audiences", [a["id"] for a in batch])
             db.table("article_audiences").insert_all(rows, pk=("article_id", "audience"), replace=True)
             mark_done(db, STAGE, model.version, batch)
-    save_story_audiences(db, model=model)
+    save_story_audiences(db, stories_to_refresh(db, [a["id"] for a in todo]), model=model)
     return len(todo)
 
 
-def save_story_audiences(db: Database, *, model: AudienceModel | None = None) -> int:
-    """Rewrite ``story_audiences``: per story and audience, the mean of its articles' probabilities
-    and whether it clears the audience's threshold. Returns the number of stories."""
+def save_story_audiences(db: Database, story_ids: Iterable[str] | None = None, *,
+                         model: AudienceModel | None = None) -> int:
+    """Rewrite ``story_audiences`` for these stories (every story when None): per story and audience,
+    the mean of its articles' probabilities and whether it clears the audience's threshold. Returns
+    the number of stories rewritten. One SQL statement: at 100k articles every story takes about 1.5 s,
+    a run's few hundred stories about 30 ms (more than 500 are rewritten all at once)."""
     model = model or load_audience_model()
-    rows = db.execute(
-        "select sa.story_id, aa.audience, avg(aa.probability), count(*) from story_articles sa "
-        "join article_audiences aa on aa.article_id = sa.article_id group by sa.story_id, aa.audience"
-    ).fetchall()
+    chosen = None if story_ids is None else sorted(set(story_ids))
+    if chosen == []:
+        return 0
+    if chosen is not None and len(chosen) > 500:
+        chosen = None  # as cheap as naming them all
+    past = " ".join(f"when '{a}' then {float(model.threshold(a))!r}" for a in model.audiences)
+    where, params = "", []
+    if chosen is not None:
+        where, params = f"where story_id in ({','.join('?' * len(chosen))})", list(chosen)
     with db.conn:
-        db.execute("delete from story_audiences")
-        db.table("story_audiences").insert_all(
-            ({"story_id": sid, "audience": a, "probability": round(p, 4),
-              "best_for": int(a in model.audiences and p >= model.threshold(a)), "articles": n}
-             for sid, a, p, n in rows), pk=("story_id", "audience"), replace=True)
-    return len({r[0] for r in rows})
+        db.execute(f"delete from story_audiences {where}", params)
+        db.execute(
+            "insert into story_audiences (story_id, audience, probability, best_for, articles) "
+            "select sa.story_id, aa.audience, round(avg(aa.probability), 4), "
+            f"avg(aa.probability) >= (case aa.audience {past} else 2 end), count(*) from story_articles sa "
+            f"join article_audiences aa on aa.article_id = sa.article_id "
+            f"{where.replace('story_id', 'sa.story_id')} group by sa.story_id, aa.audience", params)
+    return len(chosen) if chosen is not None else db.execute(
+        "select count(distinct story_id) from story_audiences").fetchone()[0]
+
+
+def stories_to_refresh(db: Database, article_ids: list[int]) -> set[str]:
+    """The stories of these articles, and any whose membership changed since their audiences were
+    written (the stories stage regrouped them): a different article count, or none written yet."""
+    found: set[str] = set()
+    for start in range(0, len(article_ids), 500):
+        chunk = article_ids[start:start + 500]
+        found.update(r[0] for r in db.execute(
+            f"select story_id from story_articles where article_id in ({','.join('?' * len(chunk))})", chunk))
+    found.update(r[0] for r in db.execute(
+        "select m.story_id from (select story_id, count(*) as n from story_articles group by story_id) m "
+        "left join story_audiences x on x.story_id = m.story_id and x.audience = ? "
+        "where x.articles is null or x.articles != m.n", [AUDIENCES[0]]))
+    with db.conn:  # stories the stages regrouped away
+        db.execute("delete from story_audiences where story_id not in (select story_id from story_articles)")
+    return found
