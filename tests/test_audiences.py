@@ -113,9 +113,21 @@ def test_the_stage_scores_articles_and_stories_and_redoes_only_what_changed(demo
     assert all(evidence) and any("topic " in e for e in evidence) and any(" words (" in e for e in evidence)
     aid = db.execute("select id from articles order by id limit 1").fetchone()[0]
     with db.conn:  # the topics stage redid one article after this stage ran
-        db.execute("update enrichment_state set done_at = '9999' where stage = 'topics' "
-                   "and article_id = ?", [aid])
+        db.execute("update enrichment_state set done_at = (select done_at || 'x' from enrichment_state "
+                   "where stage = 'audiences' and article_id = ?) where stage = 'topics' and article_id = ?",
+                   [aid, aid])
     assert tag_audiences(db, quiet=True) == 1
+    with db.conn:  # the stories stage regrouped an article into a story of its own
+        db.table("stories").insert({"id": "st-regrouped", "headline": "Regrouped", "article_count": 1,
+                                    "outlet_count": 1, "first_seen": "2026-10-01T00:00:00+00:00",
+                                    "last_seen": "2026-10-01T00:00:00+00:00"})
+        db.execute("update story_articles set story_id = 'st-regrouped' where article_id = ?", [aid])
+    assert tag_audiences(db, quiet=True) == 0
+    regrouped = "select count(*) from story_audiences where story_id = 'st-regrouped'"
+    assert db.execute(regrouped).fetchone()[0] == 4
+    members = dict(db.execute("select story_id, count(*) from story_articles group by story_id").fetchall())
+    written = db.execute("select story_id, articles from story_audiences").fetchall()
+    assert len(written) == 4 * len(members) and all(members[sid] == n for sid, n in written)
     off = db.execute("select count(*) from article_audiences aa join articles a on a.id = aa.article_id "
                      "where aa.best_for = 1 and a.url like '%b5-handheld-gaming-pcs%'").fetchone()[0]
     assert off == 0  # not about AI: best for no one
