@@ -159,15 +159,27 @@ def test_counts_read_as_written() -> None:
 def test_the_story_page_shows_the_brief(demo_db: Path, tmp_path: Path) -> None:
     import httpx
     from conftest import copy_database
+    from playwright.sync_api import sync_playwright
     from test_web import start_server, stop_server
 
     copy = copy_database(demo_db, tmp_path / "kb.db")
     sid = story_of(Database(copy), SEED)
+    target = Path(__file__).resolve().parent.parent / "docs" / "story-brief.png"
     proc, base = start_server(copy)
     try:
         page = httpx.get(f"{base}/-/story/{sid}", timeout=60).text
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            phone.goto(f"{base}/-/story/{sid}")
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+            desktop = browser.new_page(viewport={"width": 1000, "height": 1200})
+            desktop.goto(f"{base}/-/story/{sid}")
+            desktop.screenshot(path=str(target), full_page=True)  # for docs/web.md
+            browser.close()
     finally:
         stop_server(proc)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for heading in ("Summary", "Key takeaway", "Key facts", "Topics and main vendors", "Best for",
                     "Coverage", "Related stories"):
         assert f"<h2>{heading}</h2>" in page, heading

@@ -90,7 +90,7 @@ def story_brief(db: Database, story_id: str, *, lang: str | None = None,
     articles = _articles(db, story_id)
     ids = [a["id"] for a in articles]
     chosen_lang = brief_language(articles, lang)
-    texts = [a for a in articles if a["lang"] == chosen_lang]
+    texts = [a for a in articles if (a["lang"] or "en") == chosen_lang]
     summary = summary_sentences(texts)
     return {
         "story": story,
