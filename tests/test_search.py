@@ -125,4 +125,5 @@ def test_cli_json_lines_and_stdin_queries(demo_db):
 
 def test_cli_empty_query_is_one_line(demo_db):
     proc = run_kb("search", "  ", "--db", str(demo_db))
-    assert proc.returncode == 1 and proc.stderr.strip() == "Error: the query is empty"
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        "Error: the query is empty: give words, or a filter to browse by")

@@ -293,11 +293,13 @@ def test_vendor_and_search_feeds(site):
     assert site.get("/-/feeds/vendor/Arm.atom").status_code == 200
     assert not parse_feed(site, "/-/feeds/vendor/Arm.atom").entries
     assert site.get("/-/feeds/vendor/Nosuchvendor.atom").status_code == 404
-    search = parse_feed(site, "/-/search.atom?" + str(httpx.QueryParams({"q": QUERY, "mode": "keyword"})))
-    ranked = search_json(site, q=QUERY, mode="keyword")
+    search = parse_feed(site, "/-/search.atom?" + str(httpx.QueryParams({"q": QUERY})))
+    # a subscription: the relevant stories, newest first
+    ranked = search_json(site, q=QUERY, sort="newest")
     assert search.entries[0].title == ranked[0]["title"]
+    assert [e.updated for e in search.entries] == sorted((e.updated for e in search.entries), reverse=True)
     story = next(r["story_id"] for r in ranked if r["title"] == SEED_TITLE)
-    # The seed article's story is one entry, under its best-ranked article.
+    # The seed article's story is one entry.
     base = str(site.base_url).rstrip("/")
     assert [e.id for e in search.entries].count(f"{base}/-/story/{story}") == 1
     assert len({e.id for e in search.entries}) == len(search.entries) < len(ranked)

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import feedparser
 import pytest
@@ -100,7 +101,7 @@ def test_article_page_then_its_story_and_the_screenshots(page):
     assert "/-/story/st-" in page.url
     times = page.locator("ol.story-articles time").evaluate_all("els => els.map(e => e.dateTime)")
     assert len(times) == coverage + 1 and times == sorted(times)
-    assert SEED_TITLE in page.locator("ol.story-articles h2").all_inner_texts()
+    assert SEED_TITLE in page.locator("ol.story-articles h3").all_inner_texts()
     for path in ("search-page.png", "article-page.png"):
         assert (DOCS / path).stat().st_size > 20_000
 
@@ -133,3 +134,78 @@ def test_crawled_script_shows_as_text(page):
     assert XSS in page.locator("h1").inner_text()
     assert page.locator("section.facts").inner_text().count(XSS) >= 2  # evidence, funding company
     assert page.evaluate("document.querySelectorAll('article script, section script').length") == 0
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def phone_pages(page: Any, base: str) -> dict[str, str]:
+    """One page of every type, by what it is: aiwatch's pages and Datasette's own."""
+    seed = page.request.get(base + "/kb/article_list.json?" + urlencode(
+        {"_shape": "array", "title__exact": SEED_TITLE})).json()[0]
+    return {
+        "home": "/",
+        "search with results": "/-/search?" + urlencode({"q": QUERY}),
+        "search, filters only": "/-/search?topic=export-controls&vendor=Nvidia",
+        "article page": f"/-/article/{seed['id']}",
+        "story page": f"/-/story/{seed['story_id']}",
+        "vendor page": "/-/vendor/Nvidia",
+        "topic page": "/-/topic/export-controls",
+        "jurisdiction page": "/-/jurisdiction/EU",
+        "trends": "/-/trends",
+        "topics per week chart": "/-/charts/topics-per-week",
+        "table page": "/kb/articles",
+        "row page": f"/kb/articles/{seed['id']}",
+        "SQL page": "/kb?" + urlencode({"sql": "select * from article_list order by published desc limit 9"}),
+        "canned query": "/kb/topics_per_week",
+        "funding_rounds view": "/kb/funding_rounds",
+        "article_list view": "/kb/article_list",
+        "database page": "/kb",
+    }
+
+
+def test_every_page_type_fits_a_phone_and_names_the_licences(browser, base):
+    """At 390 px nothing is wider than the screen (wide tables scroll in their box), and every
+    footer states the code's licence and that the articles are their publishers'."""
+    context = browser.new_context(viewport=PHONE, base_url=base)
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    too_wide, footers = {}, {}
+    try:
+        for kind, path in phone_pages(page, base).items():
+            response = page.goto(path)
+            assert response is not None and response.ok, (kind, path)
+            if kind == "search with results":
+                assert page.locator("li.result").count() > 0
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > PHONE["width"]:
+                too_wide[kind] = width
+            footer = page.locator("footer").inner_text()
+            if "MIT licence" not in footer or "belong to their publishers" not in footer \
+                    or "Data license" in footer:
+                footers[kind] = footer
+    finally:
+        context.close()
+    assert not too_wide, f"wider than {PHONE['width']} px: {too_wide}"
+    assert not footers, footers
+
+
+@pytest.mark.parametrize("table", ["articles", "funding_rounds", "article_list"])
+def test_table_pages_show_their_rows_first(browser, base, table):
+    """The description, the column notes and the facets are folded, one line each, so the first
+    rows show on a phone's first screen; opening the notes shows every column's."""
+    context = browser.new_context(viewport=PHONE, base_url=base)
+    page = context.new_page()
+    try:
+        page.goto(f"/kb/{table}")
+        notes = page.locator("details.table-notes")
+        assert notes.count() == 1 and notes.get_attribute("open") is None
+        assert not page.locator("dl.column-descriptions").is_visible()
+        first_row = page.locator("table.rows-and-columns tbody tr").first.bounding_box()
+        assert first_row is not None and first_row["y"] < PHONE["height"], first_row
+        notes.locator("summary").click()
+        assert page.locator("dl.column-descriptions dt").count() >= 5
+        facets = page.locator("details.table-facets")
+        assert facets.count() == 1 and facets.get_attribute("open") is None
+    finally:
+        context.close()

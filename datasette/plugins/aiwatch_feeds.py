@@ -3,6 +3,7 @@ its own feed, so a saved search is a subscription). One entry per story: its bes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 from urllib.parse import unquote
@@ -139,7 +140,10 @@ async def search_feed(request: Any, datasette: Any) -> Response:
     except BadParameter as exc:
         raise BadRequest(str(exc)) from None
     if query is None:
-        raise BadRequest("a search feed needs a query: /-/search.atom?q=...")
+        raise BadRequest("a search feed needs a query or a filter: /-/search.atom?q=...")
+    # a subscription: the newest of the articles relevant enough (above hybrid search's cut-off
+    # among the best SORT_POOL), so a new matching article comes first on the next crawl
+    query = dataclasses.replace(query, sort="newest", offset=0)
     try:
         ids = await web_search(datasette, query, fn=rank_ids)
     except SearchError as exc:

@@ -35,7 +35,7 @@ from kb.publish.web import (
     warm_up,
     web_search,
 )
-from kb.search.engine import MODES, Query, Ranking, SearchError
+from kb.search.engine import MODES, SORTS, Query, Ranking, SearchError
 from kb.search.filters import FILTERS
 from kb.store.views import VIEWS, ensure_views
 
@@ -122,9 +122,25 @@ def chips_view(request: Any, ranking: Ranking | None) -> dict[str, Any] | None:
     }
 
 
-def query_pairs(request: Any, *, drop: str) -> list[tuple[str, str]]:
-    """The request's non-empty parameters as pairs, less one name."""
-    return [(k, v) for k in request.args if k != drop for v in request.args.getlist(k) if v]
+def query_pairs(request: Any, *, drop: str, also: str = "") -> list[tuple[str, str]]:
+    """The request's non-empty parameters as pairs, less one name (or two)."""
+    return [(k, v) for k in request.args if k not in (drop, also) for v in request.args.getlist(k) if v]
+
+
+def pages_view(request: Any, query: Query | None, ranking: Ranking | None, shown: int) -> dict[str, Any]:
+    """Where this page sits among the results: its number, the total, and the links to the pages
+    before and after it (None at either end)."""
+    if query is None or ranking is None:
+        return {"page": None, "total": None, "previous_page": None, "next_page": None}
+    page = query.offset // query.limit + 1
+    total = ranking.total if ranking.total is not None else query.offset + shown
+
+    def link(number: int) -> str:
+        return f"{request.path}?" + urlencode([*query_pairs(request, drop="page"), ("page", str(number))])
+
+    return {"page": page, "total": total, "pages": max(1, -(-total // query.limit)),
+            "previous_page": link(page - 1) if page > 1 else None,
+            "next_page": link(page + 1) if query.offset + query.limit < total else None}
 
 
 async def search_view(request: Any, datasette: Any) -> Response:
@@ -150,9 +166,11 @@ async def search_view(request: Any, datasette: Any) -> Response:
         message = str(exc).replace("--mode keyword", "the keyword mode")
         if as_json:
             raise BadRequest(message) from None
+    paging = pages_view(request, query, ranking, len(results))
     if as_json:
         return Response.json({
             "ok": True, "query": query.text if query else None, "mode": query.mode if query else None,
+            "sort": query.sort if query else None, **paging,
             "interpreted": chips_view(request, ranking),
             "results": [{**r, "snippet": plain(r["snippet"]), "snippet_html": str(highlight(r["snippet"])),
                          "page": f"/-/article/{r['id']}"} for r in results],
@@ -164,6 +182,9 @@ async def search_view(request: Any, datasette: Any) -> Response:
         "modes": MODES, "selected": {k: request.args.get(k) or "" for k in FILTERS},
         "options": options, "option_tags": option_tags(options, request.args),
         "results": results, "message": message, "interpreted": chips_view(request, ranking),
+        "paging": paging, "sorts": [
+            (s, "/-/search?" + urlencode([*query_pairs(request, drop="sort", also="page"), ("sort", s)]))
+            for s in SORTS],
         "feed_url": f"/-/search.atom?{query_string(request)}" if query else None,
         "json_url": f"/-/search.json?{query_string(request)}" if query else None,
         "database": datasette.get_database().name,

@@ -12,21 +12,27 @@ from kb.cli.options import db_option, filter_options, friendly_errors
 
 
 @click.command()
-@click.argument("query")
+@click.argument("query", required=False, default="")
 @db_option
 @click.option("--mode", type=click.Choice(["keyword", "semantic", "hybrid"]), default="hybrid",
               show_default=True)
 @filter_options
-@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Results per page.")
+@click.option("--page", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Which page of results (past the last one: none).")
+@click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default=None,
+              help="Order of the results [default: relevance; newest without a query].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result line.")
 @click.option("--literal", is_flag=True,
               help="Search the words only: read no vendor, topic, place, amount or date in them.")
 @click.option("--off", "off", multiple=True, metavar="CHIP",
               help="Leave one interpreted part out, e.g. --off topic:funding (repeatable).")
 @friendly_errors
-def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, literal: bool,
-           off: tuple[str, ...], **filter_values: Any) -> None:
-    """Search the knowledge base (QUERY '-' reads one query per line from stdin).
+def search(query: str, db_path: str, mode: str, limit: int, page: int, sort: str | None, as_json: bool,
+           literal: bool, off: tuple[str, ...], **filter_values: Any) -> None:
+    """Search the knowledge base (QUERY '-' reads one query per line from stdin). Without a QUERY,
+    list the articles the filters match, newest first.
 
     Filters take known names in any case (an unknown one is an error that suggests the nearest),
     and dates as YYYY-MM-DD or relative: 7d, 2w, today, yesterday, this-week, last-week,
@@ -44,7 +50,9 @@ def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, liter
       kb search "which European companies want independence from US vendors?" --mode semantic
       kb search "export controls" --topic export-controls --since 2026-10-01 --json
       kb search "chips" --vendor nvidia --since last-month
-      printf 'Mistral\nNvidia China\n' | kb search - --json
+      kb search --topic export-controls --page 2        # browse, newest first
+      kb search "export controls China" --sort newest
+      printf 'Mistral\\nNvidia China\\n' | kb search - --json
       kb search "Which French AI companies raised funding in 2026?" --off time:2026-01-01/2027-01-01
     """
     from kb.search.engine import Query, chips_line, search_explained
@@ -55,10 +63,11 @@ def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, liter
     filters = parse_filters(filter_values, Known.from_db(db))
     queries = [line.strip() for line in sys.stdin if line.strip()] if query == "-" else [query]
     for text in queries:
-        results, ranking = search_explained(db, Query(text=text, mode=mode, limit=limit, filters=filters,
-                                                       interpret=not literal, off=off))
+        results, ranking = search_explained(db, Query(
+            text=text, mode=mode, limit=limit, filters=filters, interpret=not literal, off=off,
+            sort=sort or ("relevance" if text.strip() else "newest"), offset=(page - 1) * limit))
         if (line := chips_line(ranking)) and not as_json:
-            click.echo(f"{line} (--literal to search the words only)\n")
+            click.echo(f"{line} (--literal to search the words only)")
         for r in results:
             if as_json:
                 record = {k: r[k] for k in ("url", "title", "published", "score", "source",
@@ -67,16 +76,21 @@ def search(query: str, db_path: str, mode: str, limit: int, as_json: bool, liter
                     record["query"] = text
                 click.echo(json.dumps(record, ensure_ascii=False))
             else:
-                click.echo(format_result(r))
+                click.echo(format_result(r, browsing=ranking.browse))
         if not results and not as_json:
-            click.echo(f"no results for {text!r}")
+            click.echo(f"no results for {text!r}" + (f" on page {page}" if page > 1 else ""))
+        elif not as_json and ranking.total and ranking.total > limit:
+            pages = -(-ranking.total // limit)
+            click.echo(f"page {page} of {pages} ({ranking.total} results; --page for more)")
 
 
-def format_result(r: dict[str, Any]) -> str:
+def format_result(r: dict[str, Any], *, browsing: bool = False) -> str:
+    """One result: score (none when browsing), date, title; outlet, address, topics; snippet."""
     from kb.search.engine import MARK_END, MARK_START
 
     snippet = r["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")
     topics = ", ".join(t["slug"] for t in r["topics"])
-    return (f"{r['score']:.4f}  {r['published'][:10]}  {r['title']}\n"
+    score = "     -" if browsing else f"{r['score']:.4f}"
+    return (f"{score}  {r['published'][:10]}  {r['title']}\n"
             f"        {r['source']} · {r['url']}" + (f" · {topics}" if topics else "") +
             f"\n        {snippet}\n")

@@ -31,8 +31,10 @@ from kb.publish.limits import in_worker, set_length_limit
 from kb.search.engine import (
     MARK_END,
     MARK_START,
+    MAX_DEPTH,
     MODES,
     ROLES,
+    SORTS,
     Query,
     Ranking,
     fuse,
@@ -153,8 +155,9 @@ async def read(datasette: Any, fn: Callable[..., T], *args: Any, timed: bool = T
 
 
 def query_from_args(args: Mapping[str, str], known: Known) -> Query | None:
-    """The search that request parameters ask for (q, mode, limit and the filters, through the one
-    filter parser: kb.search.filters), or None when there is no query text. Raises BadParameter."""
+    """The search that request parameters ask for (q, mode, limit, page, sort, off, literal and the
+    filters, through the one filter parser: kb.search.filters), or None when there are neither
+    words nor filters. Words-free filters browse, newest first. Raises BadParameter."""
     mode = args.get("mode") or "hybrid"
     if mode not in MODES:
         raise BadParameter(f"unknown mode {mode!r}: use keyword, semantic or hybrid")
@@ -163,16 +166,26 @@ def query_from_args(args: Mapping[str, str], known: Known) -> Query | None:
     except ValueError:
         raise BadParameter("limit must be a whole number") from None
     try:
+        page = int(args.get("page") or 1)
+    except ValueError:
+        raise BadParameter("page must be a whole number from 1") from None
+    if not 1 <= page <= MAX_DEPTH:
+        raise BadParameter(f"page must be a whole number from 1 to {MAX_DEPTH}")
+    sort = args.get("sort") or ""
+    if sort and sort not in SORTS:
+        raise BadParameter(f"unknown sort {sort!r}: use relevance, newest or oldest")
+    try:
         filters = parse_filters(args, known)
     except FilterError as exc:
         raise BadParameter(str(exc)) from None
     text = (args.get("q") or "").strip()
-    if not text:
+    if not text and not filters.active():
         return None
     getlist = getattr(args, "getlist", None)
     off = tuple(getlist("off") if getlist else [v for v in [args.get("off")] if v])
     return Query(text=text, mode=mode, limit=limit, filters=filters,
-                 interpret=(args.get("literal") or "") in ("", "0"), off=off)
+                 interpret=(args.get("literal") or "") in ("", "0"), off=off,
+                 sort=sort or ("relevance" if text else "newest"), offset=(page - 1) * limit)
 
 
 _KNOWN: dict[str, tuple[float, Known]] = {}
