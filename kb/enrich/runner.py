@@ -109,6 +109,7 @@ def run_enrichment(db: Database, *, only: list[str] | None = None, **options: An
         logger.info("%s: %d articles in %.1f s", name, counts[name], time.perf_counter() - started)
     from kb.enrich.entity_days import build_entity_days
     from kb.enrich.ledger import build_ledger
+    from kb.enrich.list_facets import build_list_facets
     from kb.enrich.review import apply_reviews
 
     apply_reviews(db)
@@ -117,4 +118,6 @@ def run_enrichment(db: Database, *, only: list[str] | None = None, **options: An
         logger.info("funding ledger: %d events", events)
     days = build_entity_days(db)  # what the web's entity and trends pages count, corrections applied
     logger.info("entity days: %d rows", days)
+    facets = build_list_facets(db)  # the article list's facet counts, read when it has no filter
+    logger.info("article list facets: %d rows", facets)
     return counts
