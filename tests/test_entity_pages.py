@@ -285,17 +285,37 @@ def test_entity_days_count_the_articles_about_each_entity(kb_file):
     assert days[("topic", "funding", "2026-11-18")] == 1 and days[("all", "", "2026-11-10")] == 1
     assert sum(v for (kind, _, _), v in days.items() if kind == "all") == len(ARTICLES)
     assert sum(v for (kind, name, _), v in days.items() if name == "Cerebras") == 3
+    # a jurisdiction's regulation timeline: its articles tagged regulation or export controls
+    assert sum(v for (kind, name, _), v in days.items() if (kind, name) == ("regulation", "US")) == 2
 
 
-def test_pages_read_the_same_without_the_precomputed_days(kb_file, tmp_path):
-    """A database enriched before entity_days existed: the pages count on the fly, alike."""
-    older = Database(copy_database(kb_file, tmp_path / "older.db"))
-    older.execute("drop table entity_days")
+def test_entity_latest_holds_each_entitys_articles_newest_first(kb_file):
     db = Database(kb_file)
-    for kind, name in (("vendor", "Nvidia"), ("topic", "funding"), ("jurisdiction", "US")):
+    latest = [r["article_id"] for r in db.query(
+        "select article_id from entity_latest where kind = 'vendor' and name = 'Nvidia' "
+        "order by published_at desc, article_id desc")]
+    assert latest == [1, 2, 3, 9, 7]  # never 4, which names Nvidia in passing
+    assert [r[0] for r in db.execute("select article_id from entity_latest where kind = 'regulation' "
+                                     "and name = 'US' order by published_at desc")] == [3, 9]
+
+
+@pytest.mark.parametrize("dropped", [["entity_days", "entity_latest"], ["entity_latest"]])
+def test_pages_read_the_same_without_the_precomputed_days(kb_file, tmp_path, dropped):
+    """A database enriched before entity_days (or entity_latest) existed: the pages count and
+    find the latest articles on the fly, alike."""
+    older = Database(copy_database(kb_file, tmp_path / "older.db"))
+    for table in dropped:
+        older.execute(f"drop table {table}")
+    db = Database(kb_file)
+    for kind, name in (("vendor", "Nvidia"), ("topic", "funding"), ("jurisdiction", "US"),
+                       ("jurisdiction", "EU")):
         fresh, old = entity_page(db, kind, name, database="kb"), entity_page(older, kind, name, database="kb")
-        assert "entity_days" in fresh["weeks"]["sql_url"] and "entity_days" not in old["weeks"]["sql_url"]
-        for key in ("articles", "stories", "weeks", "vendors", "topics", "timeline", "chart"):
+        assert "entity_latest" in fresh["stories"]["sql_url"]
+        assert "entity_latest" not in old["stories"]["sql_url"]
+        if "entity_days" in dropped:
+            assert "entity_days" in fresh["weeks"]["sql_url"] and "entity_days" not in old["weeks"]["sql_url"]
+        keys = ["articles", "stories", "weeks", "vendors", "topics", "timeline", "chart"]
+        for key in keys + (["policy", "regulation"] if kind == "jurisdiction" else []):
             assert (fresh[key]["rows"] if isinstance(fresh[key], dict) else fresh[key]) == \
                 (old[key]["rows"] if isinstance(old[key], dict) else old[key]), (kind, key)
     fresh, old = trends_page(db, database="kb"), trends_page(older, database="kb")
