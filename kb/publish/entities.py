@@ -253,7 +253,7 @@ def latest(kind: str, limit: int, *, big: bool, listed: bool = False) -> str:
     articles (4 * count ** 2 > limit * total)."""
     columns = "select a.id, a.title, a.published_at, a.source_id"
     if listed and limit <= LATEST:
-        return (f"{columns} from {LATEST_TABLE} l join articles a on a.id = l.article_id\n"
+        return (f"select l.article_id as id, l.title, l.published_at, l.source_id from {LATEST_TABLE} l\n"
                 f"  where l.kind = '{kind}' and l.name = :name\n"
                 f"  order by l.published_at desc, l.article_id desc limit {limit}")
     if big:
