@@ -26,6 +26,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# As `kb serve` runs (kb.publish.serve.server_environment): one OpenMP thread per search thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from kb.enrich.embed import CROSSLINGUAL_MODEL, DEFAULT_MODEL, MULTILINGUAL_MODEL, to_blob  # noqa: E402
 from kb.publish.web import load_embedders  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -55,6 +56,9 @@ def search(query: str, db_path: str, mode: str, limit: int, page: int, sort: str
       printf 'Mistral\\nNvidia China\\n' | kb search - --json
       kb search "Which French AI companies raised funding in 2026?" --off time:2026-01-01/2027-01-01
     """
+    # one OpenMP thread per search thread, as `kb serve` runs: the models answer side by side,
+    # and threads of two runtimes waking each other cost up to a second a query
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from kb.search.engine import Query, chips_line, search_explained
     from kb.search.filters import Known, parse_filters
     from kb.store.connection import open_db

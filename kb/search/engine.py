@@ -318,7 +318,7 @@ def browse(db: Database, filters: Filters, limit: int, *, offset: int = 0,
 def count_matching(db: Database, filters: Filters, expr: str | None = None) -> int:
     """How many articles match the filters (and the FTS expression, when given)."""
     if expr:
-        return len(_matches(db, expr, filters, "articles_fts.rowid", "", []))
+        return int(_matches(db, expr, filters, "count(*)", "", [])[0][0])
     where, params = filters.sql()
     return int(db.execute(f"select count(*) from articles a {'where ' + where if where else ''}",
                           params).fetchone()[0])

@@ -295,6 +295,7 @@ class Condition:
     test: str
     rows: str | None
     args: list[Any]
+    latest: str = "a.published_at"  # what orders ``rows`` newest first (a fact table's own index)
 
 
 def _condition(chip: Chip, lexicon: Lexicon) -> Condition:
@@ -303,7 +304,8 @@ def _condition(chip: Chip, lexicon: Lexicon) -> Condition:
     if kind == "vendor":
         where = "e.kind = 'vendor' and e.name = ? and ae.role = 'main'"
         return Condition(f"exists (select 1 from {entity} where ae.article_id = a.id and {where})",
-                         f"{entity} join articles a on a.id = ae.article_id where {where}", [value])
+                         f"{entity} join articles a on a.id = ae.article_id where {where}", [value],
+                         "ae.article_id")
     if kind == "topic":
         return Condition("exists (select 1 from article_topics t where t.article_id = a.id and t.topic = ?)",
                          None, [value])
@@ -330,10 +332,10 @@ def _condition(chip: Chip, lexicon: Lexicon) -> Condition:
     else:  # an export licence: an article on export controls
         return _condition(Chip("topic", "export-controls", "export-controls"), lexicon)
     return Condition(f"exists (select 1 from {funding} where f.article_id = a.id and {where})",
-                     f"{funding} join articles a on a.id = f.article_id where {where}", args)
+                     f"{funding} join articles a on a.id = f.article_id where {where}", args, "f.article_id")
 
 
-# Per chip that lists its articles, this many of the latest join the candidates.
+# Per chip that lists its articles, this many of the latest stored join the candidates.
 FACT_CANDIDATES = 200
 
 
@@ -351,9 +353,9 @@ def facts_ranking(db: Database, interpretation: Interpretation, filters: Filters
     conditions = [_condition(c, lexicon) for c in chips]
     pool = set(candidates)
     for condition in conditions:
-        if condition.rows:  # "+": sorted after the match, not read in date order through an index
+        if condition.rows:  # a fact table's latest rows by its own index (ids grow as articles come)
             pool.update(r[0] for r in db.execute(
-                f"select a.id from {condition.rows}{base} order by +a.published_at desc limit ?",
+                f"select a.id from {condition.rows}{base} order by {condition.latest} desc limit ?",
                 [*condition.args, *params, FACT_CANDIDATES]))
     if not pool:
         return []
