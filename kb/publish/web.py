@@ -310,7 +310,7 @@ def warm_up(reader: Reader) -> Any:
             return
         finally:
             # What start-up built (modules, models, indexes: about 470,000 objects) lives as long as
-            # the server: out of the collector's sight, a full collection takes a few milliseconds
+            # the server: out of the collector's sight, a full collection takes under a millisecond
             # instead of 270, which stalled every request in flight (the p99 of busy pages).
             gc.freeze()
         if models:
