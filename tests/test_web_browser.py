@@ -120,6 +120,8 @@ def test_search_page_links_its_feed(page, base):
     response = page.request.get(base + href)
     feed = feedparser.parse(response.body())
     assert not feed.bozo
+    page.click("p.sort-links a:text('newest')")  # the feed is a subscription: newest first
+    page.wait_for_selector("p.result-meta")
     assert feed.entries[0].title == page.locator("a.result-title").first.inner_text()
     story = page.locator("li.result a.outlets").first.get_attribute("href")
     assert feed.entries[0].id == base + story

@@ -304,24 +304,29 @@ def rank(db: Database, query: Query, *,
     return rank_explained(db, query, embedders=embedders).ranked
 
 
-def browse(db: Database, filters: Filters, limit: int, *, offset: int = 0,
-           oldest: bool = False) -> list[tuple[int, float]]:
-    """The articles matching the filters, newest first (or oldest first)."""
-    where, params = filters.sql()
+def browse(db: Database, filters: Filters, limit: int, *, offset: int = 0, oldest: bool = False,
+           matches: int | None = None) -> list[tuple[int, float]]:
+    """The articles matching the filters, newest first (or oldest first). With many matches
+    (``matches`` past MAX_DEPTH) the articles are read in date order through its index, each
+    tested; with few, the matches are listed and sorted."""
+    many = (matches if matches is not None else count_matching(db, filters)) > MAX_DEPTH
+    where, params = filters.sql(correlated=many)
     order = "asc" if oldest else "desc"
     rows = db.execute(f"select a.id from articles a {'where ' + where if where else ''} "
                       f"order by a.published_at {order}, a.id {order} limit ? offset ?",
                       [*params, limit, offset]).fetchall()
-    return [(aid, 0.0) for (aid,) in rows]
+    return [(aid, 0.0) for aid in dict.fromkeys(aid for (aid,) in rows)]
 
 
 def count_matching(db: Database, filters: Filters, expr: str | None = None) -> int:
-    """How many articles match the filters (and the FTS expression, when given)."""
+    """How many articles match the filters (and the FTS expression, when given), counted up to
+    MAX_DEPTH + 1: past that, "more than MAX_DEPTH" is all a page needs."""
+    cap = MAX_DEPTH + 1
     if expr:
-        return int(_matches(db, expr, filters, "count(*)", "", [])[0][0])
+        return len(_matches(db, expr, filters, "articles_fts.rowid", "limit ?", [cap]))
     where, params = filters.sql()
-    return int(db.execute(f"select count(*) from articles a {'where ' + where if where else ''}",
-                          params).fetchone()[0])
+    return int(db.execute(f"select count(*) from (select 1 from articles a "
+                          f"{'where ' + where if where else ''} limit ?)", [*params, cap]).fetchone()[0])
 
 
 def rank_explained(db: Database, query: Query, *,
@@ -338,14 +343,15 @@ def rank_explained(db: Database, query: Query, *,
         if not query.filters.active():
             raise SearchError("the query is empty: give words, or a filter to browse by")
         matches = count_matching(db, query.filters)
-        return Ranking(browse(db, query.filters, query.limit, offset=query.offset,
-                              oldest=query.sort == "oldest"), Interpretation(text), browse=True,
-                       matches=matches, total=matches)
+        found = browse(db, query.filters, query.limit, offset=query.offset, oldest=query.sort == "oldest",
+                       matches=matches)
+        return Ranking(found, Interpretation(text), browse=True, matches=matches, total=matches)
     reading = interpretation_of(query)
     if reading.only_filters():
         filters = reading.as_filters(query.filters)
         matches = count_matching(db, filters)
-        return Ranking(browse(db, filters, query.limit, offset=query.offset, oldest=query.sort == "oldest"),
+        return Ranking(browse(db, filters, query.limit, offset=query.offset, oldest=query.sort == "oldest",
+                              matches=matches),
                        reading, browse=True, matches=matches, total=matches,
                        without_chips=count_matching(db, query.filters, fts_expression(text, any_term=True)))
     depth = min(MAX_DEPTH, query.offset + query.limit)

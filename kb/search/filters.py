@@ -32,17 +32,21 @@ class Filters:
     since: str | None = None
     until: str | None = None
 
-    def sql(self) -> tuple[str, list[Any]]:
-        """A WHERE fragment over ``articles a`` (applied inside each query, not after a cut)."""
+    def sql(self, *, correlated: bool = False) -> tuple[str, list[Any]]:
+        """A WHERE fragment over ``articles a`` (applied inside each query, not after a cut).
+        ``correlated``: tags tested per article (EXISTS), for reading many articles in date order;
+        otherwise listed once (IN), for a few."""
         where, params = [], []
         if self.topic:
-            where.append("a.id in (select article_id from article_topics where topic = ?)")
+            where.append("exists (select 1 from article_topics t where t.article_id = a.id and t.topic = ?)"
+                         if correlated else "a.id in (select article_id from article_topics where topic = ?)")
             params.append(self.topic)
         for kind, value in (("vendor", self.vendor), ("jurisdiction", self.jurisdiction)):
             if value:  # an article about the vendor, not one naming it in passing
-                where.append("a.id in (select ae.article_id from article_entities ae join entities e "
-                             "on e.id = ae.entity_id where e.kind = ? and e.name = ? collate nocase "
-                             "and ae.role = 'main')")
+                about = ("from article_entities ae join entities e on e.id = ae.entity_id where e.kind = ? "
+                         "and e.name = ? collate nocase and ae.role = 'main'")
+                where.append(f"exists (select 1 {about} and ae.article_id = a.id)" if correlated
+                             else f"a.id in (select ae.article_id {about})")
                 params += [kind, value]
         if self.source:
             where.append("a.source_id = ?")
