@@ -9,7 +9,7 @@ import kb.search.engine as search_module
 from kb.core.language import guess_language
 from kb.enrich.embed import MULTILINGUAL_MODEL, get_embedder
 from kb.enrich.vocabulary import count_words, embed_words
-from kb.search.engine import Query, in_english, rank
+from kb.search.engine import Fusion, Query, in_english, rank
 from kb.search.translate import vocabulary_for
 from kb.store.connection import open_db
 
@@ -67,10 +67,10 @@ def test_an_acronym_is_no_function_word():
     assert guess_language("DIE REGIERUNG UND KI") == "de"  # all in capitals: words, not acronyms
 
 
-def test_translated_words_lift_the_english_article_a_german_query_is_about(db, monkeypatch):
-    def position(weight: float) -> int:
-        monkeypatch.setattr(search_module, "TRANSLATED_WEIGHT", weight)
-        ranked = rank(db, Query("Kennzeichnungspflicht für KI-generierte Inhalte", limit=20))
+def test_translated_words_lift_the_english_article_a_german_query_is_about(db):
+    def position(weight: float) -> int:  # the words alone: no chips
+        ranked = rank(db, Query("Kennzeichnungspflicht für KI-generierte Inhalte", limit=20,
+                                fusion=Fusion(translated=weight), interpret=False))
         urls = dict(db.execute("select id, url from articles").fetchall())
         return next(i for i, (aid, _) in enumerate(ranked) if "/b3-china-ai-labels" in urls[aid])
 
