@@ -101,7 +101,8 @@ def search_page_html(db: Database, query: Query | None, prepared: dict[str, Embe
     results, options, ranking = search_page_data(db, query, prepared)
     for r in results:
         r["snippet_html"] = highlight(r["snippet"])
-    return results, options, Markup(RESULTS.render(results=results, q=q, mode=mode)), ranking
+    browse = bool(ranking and ranking.browse)
+    return results, options, Markup(RESULTS.render(results=results, q=q, mode=mode, browse=browse)), ranking
 
 
 def chips_view(request: Any, ranking: Ranking | None) -> dict[str, Any] | None:
