@@ -87,7 +87,7 @@ def story_brief(db: Database, story_id: str, *, lang: str | None = None,
     story = next(db.query("select * from stories where id = ?", [story_id]), None)
     if story is None:
         return None
-    articles = _articles(db, story_id)
+    articles = story_articles(db, story_id, with_text=True)
     ids = [a["id"] for a in articles]
     chosen_lang = brief_language(articles, lang)
     texts = [a for a in articles if (a["lang"] or "en") == chosen_lang]
@@ -115,9 +115,11 @@ def story_brief(db: Database, story_id: str, *, lang: str | None = None,
     }
 
 
-def _articles(db: Database, story_id: str) -> list[dict[str, Any]]:
+def story_articles(db: Database, story_id: str, *, with_text: bool = False) -> list[dict[str, Any]]:
+    """A story's articles in time order, each with its outlet and summary (and its text)."""
     return list(db.query(
-        "select a.id, a.title, a.url, a.published_at as published, a.lang, a.text, a.source_id, "
+        "select a.id, a.title, a.url, a.published_at as published, a.lang, a.source_id, "
+        f"{'a.text, ' if with_text else ''}"
         "coalesce(s.name, a.source_id) as source, coalesce(sm.summary, a.summary) as summary "
         "from story_articles sa join articles a on a.id = sa.article_id "
         "left join sources s on s.id = a.source_id left join article_summaries sm on sm.article_id = a.id "

@@ -28,6 +28,7 @@ from sqlite_utils.utils import sqlite3
 from kb.core.errors import KbError
 from kb.core.names import FilterError
 from kb.enrich.embed import Embedder, from_blob, get_embedder, model_for
+from kb.publish.brief import story_articles
 from kb.publish.limits import in_worker, set_length_limit
 from kb.search.engine import (
     MARK_END,
@@ -445,16 +446,6 @@ def article_page(db: Database, article_id: int) -> dict[str, Any] | None:
         "coverage": coverage,
         "related": related(db, article_id),
     }
-
-
-def story_articles(db: Database, story_id: str) -> list[dict[str, Any]]:
-    """A story's articles in time order, each with its outlet and summary."""
-    return list(db.query(
-        "select a.id, a.title, a.url, a.published_at as published, a.lang, "
-        "coalesce(s.name, a.source_id) as source, coalesce(sm.summary, a.summary) as summary "
-        "from story_articles sa join articles a on a.id = sa.article_id "
-        "left join sources s on s.id = a.source_id left join article_summaries sm on sm.article_id = a.id "
-        "where sa.story_id = ? order by a.published_at, a.id", [story_id]))
 
 
 def story_page(db: Database, story_id: str) -> dict[str, Any] | None:
