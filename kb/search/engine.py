@@ -403,14 +403,19 @@ def _ranked(db: Database, query: Query, text: str, reading: Interpretation, dept
     if query.mode != "hybrid":
         result.ranked = ranked[:depth]
         return result
-    facts = facts_ranking(db, reading, query.filters, [aid for aid, _ in ranked[:CANDIDATES]]) \
-        if query.fusion.facts and reading.selects_a_set() else []
-    if facts:
-        result.without_chips = len(cut_off(ranked[:depth]))
+    if query.fusion.facts and reading.selects_a_set() and (
+            facts := facts_ranking(db, reading, query.filters, [aid for aid, _ in ranked[:CANDIDATES]])):
+        result.without_chips = len(_spread_and_cut(db, ranked, depth, query.filters))
         result.ranked = fuse([*rankings, facts], weights=[*weights, query.fusion.facts])
         result.used_chips = True
-    result.ranked = cut_off(spread_over_stories(db, result.ranked[:depth], query.filters))[:depth]
+    result.ranked = _spread_and_cut(db, result.ranked, depth, query.filters)
     return result
+
+
+def _spread_and_cut(db: Database, ranked: list[tuple[int, float]], depth: int,
+                    filters: Filters) -> list[tuple[int, float]]:
+    """Hybrid's last steps: a story's articles spread after its best, then the cut-off."""
+    return cut_off(spread_over_stories(db, ranked[:depth], filters))[:depth]
 
 
 def cut_off(ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
