@@ -64,6 +64,10 @@ def one(text: str, **kwargs: object) -> FundingEvent:
         ("8 billion yuan", (8e9, "CNY")),
         ("AED 2.5 billion", (2.5e9, "AED")),
         ("€1,250,000", (1.25e6, "EUR")),
+        ("HK$4.8 billion", (4.8e9, "HKD")),
+        ("NT$1.5 billion", (1.5e9, "TWD")),
+        ("S$25 million", (2.5e7, "SGD")),
+        ("knapp 4 Mrd. Yuan", (4e9, "CNY")),
     ],
 )
 def test_parse_amount_formats(text: str, expected: tuple[float, str]) -> None:
@@ -72,7 +76,7 @@ def test_parse_amount_formats(text: str, expected: tuple[float, str]) -> None:
     assert currency == expected[1]
 
 
-@pytest.mark.parametrize("text", ["", "no money here", "A$5bn", "HK$3bn", "in 2025", "42 per cent"])
+@pytest.mark.parametrize("text", ["", "no money here", "NZ$5bn", "R$3bn", "in 2025", "42 per cent"])
 def test_parse_amount_rejects_unsupported(text: str) -> None:
     assert parse_amount(text) is None
 
@@ -420,3 +424,61 @@ def test_a_pledge_to_an_ai_company_is_an_investment_not_capex(text: str, company
 ])
 def test_spending_on_places_and_infrastructure_stays_capex(text: str) -> None:
     assert extract_funding(text, lang="en", vendors=vendors) == []
+
+
+# --------------------------------------------------------------------------------------------- who receives
+
+
+@pytest.mark.parametrize("text, company", [
+    # the investor leads, the company follows 'in' / 'dans'
+    ("Nvidia led a $300 million round in Corvid Labs, the AI agent start-up said.", "Corvid Labs"),
+    ("Microsoft a mené un tour de 40 millions d'euros dans Plumeau IA, une start-up de modèles de langage.",
+     "Plumeau IA"),
+    # the company is named in an earlier sentence and described or pronounced in the event's
+    ("Tessellate AI builds language models for insurers. The Zurich-based developer raised $80 million "
+     "from Index Ventures.", "Tessellate AI"),
+    ("Tessellate AI builds language models for insurers. Early this month the company closed a "
+     "$80 million round.", "Tessellate AI"),
+    ("Tessellate AI builds language models for insurers. Nvidia will invest up to $80 million in the "
+     "Zurich developer.", "Tessellate AI"),
+    ("Tessellate AI builds language models for insurers. Nvidia will put in up to $80 million, the "
+     "start-up said.", "Tessellate AI"),
+    # names with an ampersand, German descriptions before the name
+    ("Quill & Quire, the AI writing-tools start-up, raised $12 million in a seed round.", "Quill & Quire"),
+    ("Der Münchner Drohnenhersteller Falkwerk hat 90 Mio. Euro für seine KI-Software eingesammelt.",
+     "Falkwerk"),
+])
+def test_the_company_that_receives_the_money(text: str, company: str) -> None:
+    assert one(text + CONTEXT, vendors=vendors).company == company
+
+
+def test_a_grant_goes_to_the_company_named_after_to() -> None:
+    event = one("The innovation agency awarded a £9m grant to Photonyx, an optical AI chip spin-out."
+                + CONTEXT)
+    assert (event.company, event.kind, event.amount, event.currency) == ("Photonyx", "grant", 9e6, "GBP")
+
+
+def test_a_second_investor_in_the_same_sentence_adds_a_second_event() -> None:
+    found = extract_funding("Nvidia will invest up to $8bn in Anthropic, and Microsoft up to $4bn." + CONTEXT,
+                            vendors=vendors)
+    assert sorted((e.company, e.amount) for e in found) == [("Anthropic", 4e9), ("Anthropic", 8e9)]
+
+
+def test_the_parts_of_a_stated_total_are_not_events_of_their_own() -> None:
+    event = one("Tensorgrid plans to raise $3bn through $1bn of new shares and $2bn of convertible notes."
+                + CONTEXT)
+    assert (event.amount, event.kind) == (3e9, "mixed")
+
+
+def test_an_acquisition_price_written_as_a_deal_value() -> None:
+    event = one("AMD is acquiring Tessellate AI in a cash-and-stock deal valued at $4.9 billion." + CONTEXT,
+                vendors=vendors)
+    assert (event.company, event.kind, event.amount) == ("Tessellate AI", "acquisition", 4.9e9)
+
+
+@pytest.mark.parametrize("text", [
+    "The foundation holds 26% of Tessellate AI, a stake worth roughly $130bn." + CONTEXT,
+    "Das Kölner KI-Start-up Tessellate hat 30 Mio. Euro eingesammelt und wird mit 300 Mio. Euro bewertet.",
+])
+def test_what_a_holding_or_company_is_worth_is_no_event(text: str) -> None:
+    assert all(e.amount not in (1.3e11, 3e8) for e in extract_funding(text, vendors=vendors))

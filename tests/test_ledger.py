@@ -90,6 +90,19 @@ def test_an_event_takes_the_most_advanced_status_of_its_reports() -> None:
     assert event.lead().status == "closed" and event.lead().amount == 1.7e9
 
 
+def test_rounds_apart_in_kind_status_or_amount_stay_apart() -> None:
+    events = group([
+        mention(1, "Anthropic", 13e9, "USD", "2025-09-02", round_="Series F"),
+        mention(2, "Anthropic", 13e9, "USD", "2025-09-03"),  # the same round, another outlet
+        mention(3, "Anthropic", 10e9, "USD", "2025-11-18", status="announced"),  # a later pledge
+        mention(4, "CoreWeave", 1.5e9, "USD", "2025-03-28", kind="ipo"),
+        mention(5, "CoreWeave", 2.0e9, "USD", "2025-05-21", kind="debt"),  # notes, not the listing
+        mention(6, "Wayve", 1.05e9, "USD", "2024-05-07"),
+        mention(7, "Wayve", 1.3e9, "USD", "2024-05-08"),  # closed twice, 20% apart: two rounds
+    ])
+    assert sorted(sorted(m.id for m in e.mentions) for e in events) == [[1, 2], [3], [4], [5], [6], [7]]
+
+
 def add(db: Any, n: int, day: str, company: str, amount: float, currency: str,
         sentence: str) -> None:
     save_article(db, {"url": f"https://news.example/{n}", "original_url": f"https://news.example/{n}",

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 USD_PER_UNIT = {
     "USD": 1.0, "EUR": 1.1, "GBP": 1.3, "CHF": 1.15, "JPY": 0.0067, "CNY": 0.14,
-    "INR": 0.012, "CAD": 0.73, "KRW": 0.00072, "AED": 0.27, "SEK": 0.095,
+    "INR": 0.012, "CAD": 0.73, "KRW": 0.00072, "AED": 0.27, "SEK": 0.095, "HKD": 0.128,
+    "TWD": 0.031, "SGD": 0.74, "AUD": 0.65,
 }  # fmt: skip
 
 

@@ -25,13 +25,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 
 from kb.core.language import guess_language
 from kb.core.money import USD_PER_UNIT, to_usd
+from kb.core.resources import bundled
 from kb.core.text import sentence_spans
+from kb.enrich.funding_company import CompanyScorer, Option, load_company_scorer
+from kb.enrich.funding_company import options as company_options
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
+COMMON_WORDS = bundled("kb", "data", "common_words.txt")
 
 VendorFinder = Callable[[str], list[str]]
 
@@ -62,12 +67,13 @@ _MIN_USD, _MAX_USD, _MAX_VALUATION_USD = 1e4, 1e12, 1e13
 
 _NUMBER_RE = re.compile(r"(?<![\w.,])\d++(?:[.,\u00a0\u202f]\d++)*+")
 _PREFIX_RE = re.compile(
-    r"(?<![A-Za-z])(US\$|U\.S\.\$|CA\$|C\$|A\$|AU\$|HK\$|NZ\$|S\$|R\$|\$|€|£|¥|₹|₩|Rs\.?|"
+    r"(?<![A-Za-z])(US\$|U\.S\.\$|CA\$|C\$|A\$|AU\$|HK\$|NT\$|NZ\$|S\$|R\$|\$|€|£|¥|₹|₩|Rs\.?|"
     r"CHF|EUR|USD|GBP|SEK|AED|JPY|CNY|RMB|INR|KRW|CAD)[\s\u00a0]?$"
 )
 _PREFIX_CURRENCY = {
     "US$": "USD", "U.S.$": "USD", "$": "USD", "CA$": "CAD", "C$": "CAD", "€": "EUR", "£": "GBP",
-    "¥": "JPY", "₹": "INR", "₩": "KRW", "Rs": "INR", "Rs.": "INR", "RMB": "CNY",
+    "¥": "JPY", "₹": "INR", "₩": "KRW", "Rs": "INR", "Rs.": "INR", "RMB": "CNY", "HK$": "HKD",
+    "NT$": "TWD", "S$": "SGD", "A$": "AUD", "AU$": "AUD",
 }  # fmt: skip
 _SCALE_RE = re.compile(
     r"[\s\u00a0\u202f-]?(thousand|[Mm]illions?|Millionen|billions?|Billionen|Billion|trillions?|"
@@ -86,10 +92,12 @@ _SUFFIX_RE = re.compile(
     r"dollars? canadiens|Canadian dollars?|Swiss francs?|francs? suisses|Franken|pounds?(?: sterling)?|"
     r"livres? sterling|dollars?|Dollar|euros?|Euro|yens?|yuans?|renminbi|rupees?|roupies?|won|dirhams?|"
     r"kronor|krona|Swedish crowns|couronnes suédoises|EUR|USD|GBP|CHF|JPY|CNY|RMB|INR|KRW|AED|SEK|CAD|"
+    r"Yuan|Yen|Pfund|Won|Renminbi|"
     r"€|\$|£)(?![^\W\d_])"
 )
 _SUFFIX_WORDS = (
-    ("canad", "CAD"), ("franc", "CHF"), ("franken", "CHF"), ("pound", "GBP"), ("livre", "GBP"),
+    ("canad", "CAD"), ("franc", "CHF"), ("franken", "CHF"), ("pound", "GBP"), ("pfund", "GBP"),
+    ("livre", "GBP"),
     ("dollar", "USD"), ("euro", "EUR"), ("yen", "JPY"), ("yuan", "CNY"), ("renminbi", "CNY"),
     ("rupee", "INR"), ("roupie", "INR"), ("won", "KRW"), ("dirham", "AED"), ("kron", "SEK"),
     ("crown", "SEK"), ("couronne", "SEK"), ("€", "EUR"), ("$", "USD"), ("£", "GBP"),
@@ -210,29 +218,41 @@ def parse_amount(text: str) -> tuple[float, str] | None:
 _I = re.IGNORECASE
 _RAISE_RE = re.compile(
     r"\b(?:rais(?:e|es|ed|ing)|fund-?rais\w*|secur(?:e|es|ed|ing)|clos(?:e|es|ed|ing)|land(?:s|ed)?|"
-    r"bag(?:s|ged)|collect(?:s|ed)|pull(?:s|ed) in|took in|put in|inject\w*|pour(?:s|ed)|pump(?:s|ed)|"
+    r"bag(?:s|ged)|collect(?:s|ed)|pull(?:s|ed) in|took in|put(?:s|ting)? in|inject\w*|pour(?:s|ed)|"
+    r"pump(?:s|ed)|"
     r"invest(?:s|ed|ing|ment|ments)?|"
     r"backed|funding|financing|round|placement|equity|new shares|shares|stock|stake|capital increase|"
-    r"share issue|secondary|tender offer|share sale|"
-    r"l[eè]v(?:e|é|ée|ées|er|ant)|levée|tour de table|financement|augmentation de capital|placement privé|"
-    r"investissement|fonds propres|"
+    r"share issue|secondary|tender offer|share sale|cession|"
+    r"l[eè]v(?:e|é|ée|ées|er|ant)|levée|tours? de\b|financement|"
+    r"augmentation de capital|placement privé|investissement|fonds propres|réuni|recueilli|récolt[ée]\w*|"
     r"sammelt|eingesammelt|einsammeln|eingeworben|wirbt|Finanzierungsrunde|Finanzierung|Runde|erhält|"
+    r"erhalten|erhielt|einnehmen|eingenommen|steuert|beigesteuert|"
     r"Kapitalerhöhung|Investition|investiert|Beteiligung)\b"
     r"|Series[ -][A-K]\b|s[ée]rie [A-K]\b|\bseed\b|Seed-Runde|\bamorçage\b",
     _I,
 )
+_IPO_RE = re.compile(
+    r"\b(?:IPO|initial public offering|public offering|listing|flotation|go(?:es|ing)? public|"
+    r"Börsengang|an die (?:\w+ )?Börse|introduction en Bourse|entrée en Bourse|cotation)\b", _I)
 _DEBT_RE = re.compile(
     r"\b(?:debt (?:facility|financing|round|raise|deal)|venture debt|term loan|loans?|"
     r"credit (?:facility|line)|line of credit|revolving|convertible notes|notes|bonds?|project financing|"
-    r"private credit|lenders|"
+    r"private credit|lenders|borrow(?:s|ed|ing)?|"
     r"prêts?|emprunts?|dette|Kredit\w*|Darlehen|Fremdkapital)\b",
     _I,
 )
-_DEBT_WORD_RE = re.compile(r"\b(?:debt|dette|Fremdkapital|Fremd-)", _I)
-_EQUITY_WORD_RE = re.compile(r"\b(?:equity|fonds propres|Eigenkapital|Eigen-)", _I)
+# a grant or subsidy next to the amount: public money to a named company ('a £12m grant to Lumai')
+_GRANT_RE = re.compile(r"\b(?:grants?|subsid(?:y|ies)|subventions?|aides? publiques?|Zuschuss|Zuschüsse|"
+                       r"Fördermittel|Förderung)\b", _I)
+_GRANT_NEAR = 30
+_TO_RE = re.compile(r"\s*(?:\S+\s+){0,3}?(?:to|for|à|an|für)\s+", _I)  # '£12m grant to', 'de 15 M€ à'
+_DEBT_WORD_RE = re.compile(r"\b(?:debt|borrowing|convertible|loans?|dette|emprunts?|obligations convertibles|"
+                           r"Fremdkapital|Fremd-|Wandelanleihen|Kredite?)", _I)
+_EQUITY_WORD_RE = re.compile(r"\b(?:equity|new shares|shares|fonds propres|actions nouvelles|Eigenkapital|"
+                             r"Eigen-|neue Aktien)", _I)
 _ACQ_RE = re.compile(
     r"\b(?:acquir(?:e|es|ed|ing)|acquisition|buy(?:s|ing)?|bought|purchas(?:e|es|ed|ing)|takeover|"
-    r"take(?:s)? over|rachat|rach[èe]t\w*|acquiert|"
+    r"take(?:s)? over|snap(?:s|ped|ping)? up|sell(?:s|ing)? itself|sold itself|rachat|rach[èe]t\w*|acquiert|"
     r"Übernahme|übernimmt|übernommen|übernehmen|kauft|gekauft)\b",
     _I,
 )
@@ -259,8 +279,22 @@ _VAL_RE = re.compile(
     _I,
 )
 _VAL_AFTER_RE = re.compile(
-    r"[\s,]{0,3}(?:post-money |pre-money )?(?:valuation|price tag|Bewertung|valorisation)", _I
+    r"[\s,]{0,3}(?:post-money |pre-money )?(?:valuation|price tag|Bewertung|valorisation)"
+    r"|\s+(?:\w+\s+){0,2}?bewertet\b",  # 'mit 3,25 Mrd. US-Dollar bewertet'
+    _I,
 )
+# 'a stake worth $130bn', 'shares valued at': what a holding is worth, not money raised
+_HOLDING_WORTH_RE = re.compile(r"\b(?:stake|holding|shareholding|shares|participation|Anteil)\s+"
+                               r"(?:\w+\s+)?(?:worth|valued at|d'une valeur de|im Wert von)"
+                               r"(?:\s+(?:about|around|roughly|some|nearly|almost|environ|rund|etwa))?\s*$",
+                               _I)
+# 'a cash-and-stock deal valued at $4.9bn': in a sentence about buying a company, the price paid
+_DEAL_VALUE_RE = re.compile(r"\b(?:deal|transaction|takeover|acquisition|purchase|offer|opération|rachat|"
+                            r"Übernahme|Transaktion)\s+(?:\w+\s+){0,2}?(?:valued at|worth|valorisée? à|"
+                            r"d'une valeur de|im Wert von|of about|of around|of roughly)\s*$", _I)
+# '$3bn through $1bn of new shares and $2bn of convertible notes': the parts of a stated total
+_PARTS_RE = re.compile(r"\b(?:through|via|comprising|consisting of|made up of|split into|split between|"
+                       r"dont|sous forme de|davon|aufgeteilt in)\b", _I)
 _BLOCK_RE = re.compile(
     r"\b(?:rais(?:e|es|ed|ing)|secur(?:es|ed)|clos(?:es|ed)|collect(?:s|ed)|l[eè]v(?:e|é)|sammel\w*|"
     r"eingesammelt|eingeworben|erhält|acquir\w+|bought)\b",
@@ -280,7 +314,7 @@ _INFRA_AFTER_RE = re.compile(
     _I,
 )
 _INVEST_VERB_RE = re.compile(r"invest(?:s|ed|ing)?$", _I)
-_INTO_RE = re.compile(r"\s*(?:in|into)\s+", _I)  # after 'invested $1bn', 'poured $1bn'
+_INTO_RE = re.compile(r"\s*(?:\([^()]{0,40}\)\s*)?(?:in|into)\s+", _I)  # 'invested $1bn (€0.9bn) in'
 _STAKE_IN_RE = re.compile(
     r"\s*(?:of\s+)?(?:new\s+)?(?:investment|equity|capital)\s+(?:in|into)\s+"
     r"|\s*for\s+(?:an?\s+)?(?:\S+\s+){0,2}?(?:stake|holding|shareholding)\s+in\s+",
@@ -310,6 +344,8 @@ _CUE_STEMS = _words(
     equity share stock stake capital kapital secondary tender lev lèv tour augmentation fonds sammel
     eingeworben wirbt runde erhält beteiligung series serie série seed amorçage debt loan credit revolving
     notes bond lender prêt emprunt dette kredit darlehen acqui buy bought purchas take rachat rachè rachet
+    borrow cession snap itself récolt grant subsid subvention zuschuss förder réuni recueilli erhalten erhielt
+    einnehm eingenommen steuert beigesteuert ipo listing offering flotation public börse bourse cotation
     übernahme übernimmt übernommen übernehmen kauf valu price valoris bewert"""
 )
 _LETTER_RE = re.compile(r"[^\W\d_]{3}")
@@ -338,9 +374,14 @@ def _nearest(
 
 
 def _cue(sent: str, a: _Amount, lo: int, hi: int) -> _Cue:
-    """The funding cue closest to the amount: (distance, match, 'raise' | 'debt' | 'acquisition')."""
+    """The funding cue closest to the amount: (distance, match, 'raise' | 'debt' | 'acquisition'), or
+    a grant word right beside it ('grant')."""
+    dist, grant = _nearest(_GRANT_RE, sent, a, max(lo, a.start - _GRANT_NEAR), min(hi, a.end + _GRANT_NEAR))
+    if grant is not None:
+        return dist, grant, "grant"
     best: tuple[int, re.Match[str] | None, str] = (10**9, None, "")
-    for regex, label in ((_RAISE_RE, "raise"), (_DEBT_RE, "debt"), (_ACQ_RE, "acquisition")):
+    cues = ((_RAISE_RE, "raise"), (_DEBT_RE, "debt"), (_ACQ_RE, "acquisition"), (_IPO_RE, "ipo"))
+    for regex, label in cues:
         dist, m = _nearest(regex, sent, a, lo, hi)
         if m is not None and dist < best[0]:
             best = (dist, m, label)
@@ -358,6 +399,8 @@ def _role(
     lo, hi = bounds
     if _VAL_AFTER_RE.match(sent, a.end):
         return "valuation"
+    if _HOLDING_WORTH_RE.search(sent, max(lo, a.start - 50), a.start):
+        return "none"
     trigger = _last_match(_VAL_RE, sent, max(lo, a.start - 60), a.start)
     if trigger and before and not sent[before.end : trigger.start()].strip():
         trigger = None  # '$6.8bn price tag of its $500m round': the trigger belongs to the amount before
@@ -365,20 +408,22 @@ def _role(
         return "none" if _VAL_GUARD_RE.search(sent, lo, a.start) else "valuation"
     if prev_event and _AT_RE.search(sent, lo, a.start):
         return "valuation"
-    dist, match, _ = cue
+    dist, match, label = cue
     if match is None or dist > (_LEFT if match.start() < a.start else _RIGHT):
         return "none"
+    if label == "grant":
+        return "event"
     neg, _ = _nearest(_NEG_RE, sent, a, lo, hi)
     return "event" if dist < neg else "none"
 
 
 def _kind(sent: str, a: _Amount, lo: int, hi: int, cue_label: str) -> str:
     """equity | debt | mixed | valuation-only | acquisition, from the words around the amount."""
-    if cue_label == "acquisition":
-        return "acquisition"
+    if cue_label in ("acquisition", "grant", "ipo"):
+        return cue_label
     if _SECONDARY_RE.search(sent, lo, hi):
         return "valuation-only"
-    for part in (sent[a.end : min(hi, a.end + 70)], sent[max(lo, a.start - 60) : a.start]):
+    for part in (sent[a.end : min(len(sent), a.end + 100)], sent[max(lo, a.start - 60) : a.start]):
         if _DEBT_WORD_RE.search(part) and _EQUITY_WORD_RE.search(part):
             return "mixed"
     near_debt = _DEBT_RE.search(sent, a.end, min(hi, a.end + 50)) or _DEBT_RE.search(
@@ -407,14 +452,35 @@ def _is_capex(sent: str, a: _Amount, cue: re.Match[str]) -> bool:
     return bool(future or _INFRA_AFTER_RE.match(sent, a.end))
 
 
+# the subject's own investing verb, not a passive ('backed by'): 'ASML led', 'Nvidia will put in'
+_INVESTS_RE = re.compile(
+    r"\b(?:led|leads|co-led|invest(?:s|ed)?|put(?:s|ting)? in|pour(?:s|ed)?|inject(?:s|ed)?|"
+    r"(?:a |ont )?men[ée]e?|investit|injecte|apporte|beteiligt|investiert|steuert|führt\w*)\b"
+    r"(?!\s+(?:by|par|von))",
+    _I)
+_TARGET_RE = re.compile(r"\b(?:in|into|dans|an|bei)\s+", _I)
+_COMPANY_DESCRIPTION_RE = re.compile(
+    r"(?:the|a|an|its|l['’]|le|la|das|den|dem|die|ein|einen)\s*(?:[\w.-]+\s+){0,4}?"
+    r"(?:developer|start-?up|company|firm|lab|maker|designer|spin-?out|spin-?off|provider|operator|"
+    r"group|jeune pousse|entreprise|société|Unternehmen|Start-up|Entwickler|Hersteller)s?\b", _I)
+
+
 def _into_vendor(art: _Article, sent: str, a: _Amount) -> bool:
-    """'will invest up to $5bn in Anthropic': a pledge to an AI company is a strategic investment
-    (announced), not spending on one's own infrastructure."""
-    m = _INTO_RE.match(sent, a.end, min(len(sent), a.end + 12))
+    """'will invest up to $5bn in Anthropic': a pledge to a company (one the gazetteer knows, or a
+    name that is no place or public body in a text about AI) is a strategic investment, not
+    spending on one's own infrastructure."""
+    m = _INTO_RE.match(sent, a.end, min(len(sent), a.end + 60))
     if m is None:
         return False
     head = " ".join(sent[m.end():].split()[:4])  # the vendor's name, as written (an alias too)
-    return head[:1].isupper() and bool(art.vendors_in(head))
+    if _COMPANY_DESCRIPTION_RE.match(sent, m.end()):
+        return art.ai  # 'in the Claude developer', 'in the Stockholm warehouse-bot maker'
+    if not head[:1].isupper():
+        return False
+    if art.vendors_in(head):
+        return True
+    first = re.sub(r"\W+$", "", head.split()[0]).lower()  # a company the gazetteer does not know yet
+    return first not in _PLACES and first not in _PUBLIC_WORDS and first not in _STOP and art.ai
 
 
 def _drop_conversions(sent: str, amounts: list[_Amount]) -> list[_Amount]:
@@ -429,8 +495,9 @@ def _drop_conversions(sent: str, amounts: list[_Amount]) -> list[_Amount]:
 
 # --------------------------------------------------------------------------------------------- companies
 
-_CAP_RE = re.compile(  # a run of up to six capitalised words ('Black Forest Labs'), or a camel name ('xAI')
-    r"(?<![\w\-])(?:[A-ZÀ-ÖØ-Þ]|[a-z](?=[A-Z]))[\w&]*+(?:[ \u00a0][A-ZÀ-ÖØ-Þ0-9][\w&]*+){0,5}"
+# up to six capitalised words ('Black Forest Labs', 'Weights & Biases'), or a camel name ('xAI')
+_CAP_RE = re.compile(
+    r"(?<![\w\-])(?:[A-ZÀ-ÖØ-Þ]|[a-z](?=[A-Z]))[\w&]*+(?:[ \u00a0](?:&[ \u00a0])?[A-ZÀ-ÖØ-Þ0-9][\w&]*+){0,5}"
 )
 _WORD_RE = re.compile(r"\w+")
 _RELATIVE_RE = re.compile(r"(?:['’]s)?,\s+(?:which|who|whose|qui|dont|das|die|der)\b")
@@ -449,7 +516,8 @@ _STOP = _words(
     reste comparée der die das den dem ein eine einer eines einem im am nach noch erst zum zur bei mit von
     für auch seit laut wie es er sie sein seine ihr ihre zu vor über um unter doch aber und oder wenn als
     dass diese dieser dieses jetzt nun damit mr mrs ms dr january february march april may june july august
-    september october november december janvier février mars avril mai juin juillet août septembre octobre
+    september october november december jan feb mar apr jun jul aug sep sept oct nov dec
+    janvier février mars avril mai juin juillet août septembre octobre
     novembre décembre januar februar märz juni juli oktober dezember monday tuesday wednesday thursday
     friday saturday sunday lundi mardi mercredi jeudi vendredi montag dienstag mittwoch donnerstag freitag
     series serie série seed"""
@@ -487,6 +555,7 @@ _ROLE_NOUNS = _words(
 _PREPS = _words(
     """by from including include includes joined alongside among with of for to at in on into against than
     via per over between von durch mit bei aus für über gegen par d du des auprès avec à chez dont sur vers
+    dans
     im am vom zum zur beim ins nach seit laut"""
 )
 _STAFF_WORDS = frozenset(["staff", "employees", "workers", "shareholders", "engineers", "researchers"])
@@ -494,7 +563,7 @@ _ARTICLES = _words("der die das den dem des ein eine einer einem seiner seinem i
 _INVESTOR_PRE = _words("by including participation backers investors joined alongside from")
 _INVESTOR_VERBS = _words(
     "backed backs invested invests led leads joined participated put took injected contributed committed "
-    "poured"
+    "poured beteiligt investiert investit injecte mène entre"
 )
 
 
@@ -544,7 +613,7 @@ def _trim_span(sent: str, m: re.Match[str]) -> tuple[int, int, str] | None:
     if not words:
         return None
     end = m.start() + words[-1][1]
-    while len(words) > 1 and words[-1][2].lower().rstrip(".") in _CORPORATE:
+    while len(words) > 1 and (words[-1][2].lower().rstrip(".") in _CORPORATE or words[-1][2] == "&"):
         words.pop()
     name = " ".join(w for _, _, w in words)
     if len(name) < 2 or name in _ACRONYMS or name.lower() in _STOP:
@@ -566,19 +635,47 @@ def _is_written_unit(written: str, canonical: str) -> bool:
 _DE_DESCRIPTORS = _words(
     "unternehmen up startup firma anbieter entwickler hersteller konzern spezialist plattform labor"
 )
-_DE_VERBS = _words("hat hatte sammelt sammelte erhält erhielt holt holte bekommt wird ist war")
+_DE_VERBS = _words(
+    "hat hatte sammelt sammelte erhält erhielt holt holte bekommt wird ist war plant will soll kann könnte "
+    "steht baut meldet verhandelt führt strebt"
+)
 
 
 def _german_name(name: str, prev: list[str], nxt: list[str], sentence_initial: bool, recurring: bool) -> bool:
     """German capitalises every noun: accept a name after a descriptor ('das Start-up Helsing'), or
     around a finite verb ('2025 hatte ElevenLabs', 'Helsing hat'); a sentence's first word also needs
     to look like a name (ElevenLabs, G42) or to recur in the text, unlike 'Angeführt wird ...'."""
-    if prev and prev[-1] in _DE_DESCRIPTORS:
-        return True
+    if prev and _is_german_descriptor(prev[-1]):
+        return True  # 'das Start-up Helsing', 'der Chipentwickler Sirius Silicon'
     verb = bool(nxt and nxt[0] in _DE_VERBS) or bool(prev and prev[-1] in _DE_VERBS)
-    if sentence_initial:
-        return _looks_like_name(name) or (verb and recurring)
+    if sentence_initial:  # 'Helsing ist in Gesprächen', not 'Angeführt wird ...'
+        return _looks_like_name(name) or recurring or bool(nxt and nxt[0] in _DE_VERBS)
     return verb
+
+
+def _german_descriptor_cut(span: tuple[int, int, str]) -> tuple[int, int, str]:
+    """'Münchner Drohnenhersteller Quantum Systems' -> 'Quantum Systems': the name follows the last
+    descriptor."""
+    start, end, name = span
+    words = name.split(" ")
+    cut = max((i for i, w in enumerate(words[:-1]) if _is_german_descriptor(w.lower())), default=-1)
+    if cut < 0:
+        return span
+    return start + len(" ".join(words[: cut + 1])) + 1, end, " ".join(words[cut + 1 :])
+
+
+def _is_german_descriptor(word: str) -> bool:
+    """'Unternehmen', 'Drohnenhersteller', 'KI-Chipentwickler': a description, not a name."""
+    return word in _DE_DESCRIPTORS or any(word.endswith(d) for d in _DE_DESCRIPTORS if len(d) > 3)
+
+
+@cache
+def common_words() -> frozenset[str]:
+    """Words our labelled texts write in lower case, and the function words of English, French and
+    German (``kb/data/common_words.txt``, written by ``python -m kb.evaluation.training --common-words``)."""
+    if not COMMON_WORDS.is_file():
+        return frozenset()
+    return frozenset(COMMON_WORDS.read_text(encoding="utf-8").split())
 
 
 def _looks_like_name(name: str) -> bool:
@@ -601,6 +698,8 @@ class _Article:
     _ai: bool | None = None
     _known: tuple[str, ...] | None = None
     _capitalised: dict[str, int] | None = None
+    scorer: CompanyScorer | None = None  # the learned choice of company; None: the rules alone
+    trace: list[tuple[str, _Amount, list[Option]]] | None = None  # candidates seen, for training
 
     @property
     def known(self) -> tuple[str, ...]:
@@ -613,7 +712,8 @@ class _Article:
     def ai(self) -> bool:
         """Whether the text is about AI, not one that mentions it once in passing (computed on demand)."""
         if self._ai is None:
-            self._ai = _count_ai_terms(self.text) >= 2
+            # two AI terms, or one in a short text (a brief or a paragraph)
+            self._ai = _count_ai_terms(self.text) >= (1 if len(self.text.split()) < 150 else 2)
         return self._ai
 
     def capitalised_count(self, word: str) -> int:
@@ -623,6 +723,12 @@ class _Article:
             for w in re.findall(r"\b[A-ZÄÖÜ]\w+", self.text):
                 self._capitalised[w] = self._capitalised.get(w, 0) + 1
         return self._capitalised.get(word, 0)
+
+    def common_word(self, name: str) -> bool:
+        """A single word the text also writes in lower case, or a common word of the languages
+        ('Early this month ...', 'Reportedly, ...'), or an adverb: no name when it opens a sentence."""
+        low = name.lower()
+        return " " not in name and (low in self.lower_words() or low in common_words() or low.endswith("ly"))
 
     def lower_words(self) -> set[str]:
         """Words the text also writes in lower case (so 'Revenue' opening a sentence is no name)."""
@@ -671,8 +777,7 @@ class _Article:
         if not c.vendor:
             words = {w.lower() for w in c.name.split()}
             c.modifier |= c.name.lower() in _PLACES or bool(words & (_PUBLIC_WORDS | _INVESTOR_WORDS))
-            single = " " not in c.name
-            c.modifier |= sentence_initial and single and c.name.lower() in self.lower_words()
+            c.modifier |= sentence_initial and self.common_word(c.name)
             if self.lang == "de":
                 recurring = self.capitalised_count(c.name.split()[0]) > 1
                 c.modifier |= not _german_name(c.name, prev, nxt, sentence_initial, recurring)
@@ -684,6 +789,8 @@ class _Article:
         cands: list[_Cand] = []
         for m in _CAP_RE.finditer(sent, lo, hi):
             trimmed = _trim_span(sent, m)
+            if trimmed and self.lang == "de":
+                trimmed = _german_descriptor_cut(trimmed)
             if trimmed:
                 start, end, written = trimmed
                 name, vendor = self.resolve(written)
@@ -739,15 +846,53 @@ class _Article:
     def company(
         self, idx: int, sent: str, a: _Amount, cue: re.Match[str], kind: str, region: int
     ) -> tuple[str, bool] | None:
-        """(name, is_vendor) of the company receiving the money, or None."""
+        """(name, is_vendor) of the company receiving the money, or None: the learned scorer's
+        choice among the candidates when there is one, else the rules'."""
         cands = self.candidates(sent, max(0, a.start - 400), min(len(sent), a.end + 200))
-        if kind == "acquisition":
-            return _acquired(cands, sent, cue, a)
+        pick = self._rules_company(idx, sent, a, cue, kind, region, cands)
+        if self.scorer is None and self.trace is None:
+            return pick
+        found = company_options(self, idx, sent, a, cue, kind, cands, pick)
+        if self.trace is not None:
+            self.trace.append((sent, a, found))
+        if self.scorer is None or (pick is None and kind == "acquisition"):
+            return pick  # 'bought $400m of chips' names no company bought: no event
+        return self.scorer.choose(found)
+
+    def _invested_in(self, idx: int, sent: str, a: _Amount, cands: list[_Cand],
+                     investor: _Cand) -> tuple[str, bool] | None:
+        """The subject invests ('ASML led a €1.7bn round in Mistral AI', 'Nvidia will put in up to
+        $800m'): the company named after 'in', 'dans', 'an' past the amount, the company a
+        description there refers to, or the one the previous sentences were about."""
+        target = _TARGET_RE.search(sent, a.end, min(len(sent), a.end + 80))
+        if target:
+            named = next((c for c in cands if c.start == target.end() and not c.modifier), None)
+            if named:
+                return named.name, named.vendor
+        ctx = self.context(idx)
+        if ctx and ctx[0] != investor.name:
+            return ctx
+        return None
+
+    def _rules_company(self, idx: int, sent: str, a: _Amount, cue: re.Match[str], kind: str, region: int,
+                       cands: list[_Cand]) -> tuple[str, bool] | None:
+        """The hand-written rules' pick: the company bought, the company invested in, the subject
+        before the verb, the previous sentences' company, or the first name after the amount."""
+        if kind == "acquisition":  # 'La start-up a été rachetée par AssemblyAI': the company just named
+            passive = re.match(r"\s+(?:by|par|von|durch)\b", sent[cue.end() : cue.end() + 8], _I)
+            return _acquired(cands, sent, cue, a) or (self.context(idx) if passive else None)
+        if kind == "grant":
+            return _recipient(cands, sent, a, cue)
         investee = _investee(cands, sent, a, cue)
         if investee:
             return investee.name, investee.vendor
+        into = _INTO_RE.match(sent, a.end, min(len(sent), a.end + 60))
+        if into and _INVESTOR_CUE_RE.match(cue.group()) and _COMPANY_DESCRIPTION_RE.match(sent, into.end()):
+            return self.context(idx)  # 'invest $10bn in the Claude developer': the company just named
         anchor = min(cue.start(), a.start)
         chosen = _subject(cands, region, anchor, sent) or _subject(cands, 0, anchor, sent)
+        if chosen and _INVESTS_RE.search(sent[chosen.end : a.start]):
+            return self._invested_in(idx, sent, a, cands, chosen)
         if chosen:
             return chosen.name, chosen.vendor
         ctx = self.context(idx)
@@ -789,6 +934,18 @@ def _investee(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> 
     if not m:
         return None
     return next((c for c in cands if c.start == m.end() and not c.modifier), None)
+
+
+def _recipient(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> tuple[str, bool] | None:
+    """Who gets a grant: named after 'to', 'à', 'an' ('a £12m grant to Lumai'), else the subject
+    before the amount when it is no public body ('Lumai received a £12m grant')."""
+    m = _TO_RE.match(sent, max(a.end, cue.end()) if cue.start() >= a.end else a.end)
+    if m:
+        after = next((c for c in cands if c.start == m.end() and not c.modifier), None)
+        if after:
+            return after.name, after.vendor
+    before = [c for c in cands if c.end <= a.start and c.subject_ok]
+    return (before[-1].name, before[-1].vendor) if before else None
 
 
 def _acquired(cands: list[_Cand], sent: str, cue: re.Match[str], a: _Amount) -> tuple[str, bool] | None:
@@ -890,6 +1047,11 @@ def _sentence_events(art: _Article, idx: int) -> None:
         bounds = _windows(amounts, i, len(sent))
         cue = _cue(sent, a, *bounds)
         role = _role(sent, a, bounds, cue, amounts[i - 1] if i else None, prev_event)
+        bought = _ACQ_RE.search(sent) if _DEAL_VALUE_RE.search(sent, max(0, a.start - 70), a.start) else None
+        if bought:
+            cue, role = (abs(a.start - bought.end()), bought, "acquisition"), "event"
+        if role == "event" and drafts and _is_part(sent, drafts[-1].amount, a):
+            role = "none"
         prev_event = False
         if role == "valuation":
             valuations.append(a)
@@ -899,8 +1061,29 @@ def _sentence_events(art: _Article, idx: int) -> None:
             if draft:
                 drafts.append(draft)
                 prev_event = True
+        elif drafts and cue[1] is None and _alongside(sent, drafts[-1].amount, a):
+            drafts.append(_Draft(replace(drafts[-1].event, amount=a.value, currency=a.currency, round=None,
+                                         valuation=None), idx, drafts[-1].vendor, a))
+            prev_event = True
     _attach_valuations(art, idx, drafts, valuations)
     art.drafts.extend(drafts)
+
+
+_ALONGSIDE_RE = re.compile(r"^[^;:.]{0,30}?\b(?:and|with|while|et|und|sowie)\s+(?:\w+\s+){0,3}?"
+                           r"[A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*){0,3}\s+(?:\w+\s+){0,3}?$")
+
+
+def _alongside(sent: str, first: _Amount, a: _Amount) -> bool:
+    """'Nvidia will invest up to $10bn in Anthropic, and Microsoft up to $5bn': a second investor's
+    share in the same company, its verb left out (no cue of its own beside the amount)."""
+    gap = sent[first.end : a.start]
+    return bool(_ALONGSIDE_RE.match(gap)) and not _NEG_RE.search(gap)
+
+
+def _is_part(sent: str, total: _Amount, a: _Amount) -> bool:
+    """'$3bn through $1bn of new shares and $2bn of notes': a share of the total stated just before."""
+    gap = sent[total.end : a.start]
+    return len(gap) <= 80 and ";" not in gap and bool(_PARTS_RE.search(gap)) and not _BLOCK_RE.search(gap)
 
 
 def _dedupe(drafts: list[_Draft]) -> list[FundingEvent]:
@@ -939,16 +1122,22 @@ def _count_ai_terms(text: str, enough: int = 2) -> int:
 
 
 def extract_funding(
-    text: str, *, lang: str | None = None, vendors: VendorFinder | None = None
+    text: str, *, lang: str | None = None, vendors: VendorFinder | None = None,
+    scorer: CompanyScorer | None | bool = True,
+    trace: list[tuple[str, _Amount, list[Option]]] | None = None,
 ) -> list[FundingEvent]:
     """Funding events stated in `text`.
 
     `lang` ('en', 'fr', 'de') is guessed when omitted. `vendors` returns the canonical vendor names found in
     a piece of text (a gazetteer matcher); without it company names come from capitalisation alone.
+    `scorer` chooses the company among the candidates (True: the shipped weights; None or False: the
+    rules alone); `trace`, when given, collects every amount's candidates (for fitting the scorer).
     """
     if not text or not text.strip():
         return []
-    art = _Article(text=text, lang=lang or guess_language(text[:5000]) or "en", vendors=vendors)
+    chosen = load_company_scorer() if scorer is True else (scorer or None)
+    art = _Article(text=text, lang=lang or guess_language(text[:5000]) or "en", vendors=vendors,
+                   scorer=chosen, trace=trace)
     art.sentences = sentence_spans(text)
     for idx in range(len(art.sentences)):
         _sentence_events(art, idx)

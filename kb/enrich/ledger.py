@@ -8,10 +8,13 @@ figures). Here each mention gets a ``status`` from its sentence, and mentions ar
   talks to raise", "reportedly", "seeking"), ``announced`` ("agreed to acquire", "will raise",
   "signed"), else ``closed``. An event takes the most advanced status its mentions reach
   (closed > announced > in_talks); cumulative totals are events of their own, never summed.
-* **grouping**: same company, same status family (a total never joins a round), compatible kinds,
-  first reported within ``WINDOW_DAYS`` of each other, and either the same named round or amounts
-  within ``AMOUNT_SPREAD`` of each other once converted (a stated conversion or a rounding is the
-  same event).
+* **grouping**: same company, same status family (a total never joins a round), the same kind (a
+  package of equity and debt may be reported as either part), first reported within
+  ``WINDOW_DAYS`` of each other, no step back in status a week or more after a more advanced
+  report (a round closed in September is not "announced" in November), and either the same named
+  round or amounts close once converted: within ``SAME_STATUS_SPREAD`` at one status (a stated
+  conversion or a rounding), within ``AMOUNT_SPREAD`` across statuses (the figure sought in talks
+  against the one closed).
 * **investors** come from the mention's sentence, the lead first ("led by X, with Y and Z",
   "with participation from", "backed by", "mené par", "angeführt von"); an event lists those of
   the report naming most, then any others.
@@ -37,7 +40,9 @@ from typing import Any
 from sqlite_utils.db import Database
 
 WINDOW_DAYS = 180
-AMOUNT_SPREAD = 0.35
+AMOUNT_SPREAD = 0.35  # a figure in talks against the final one ("€2bn" sought, "€1.7bn" closed)
+SAME_STATUS_SPREAD = 0.15  # two reports at one status differ by a rounding or a conversion only
+STATUS_SETTLES_DAYS = 7  # a status reported this long after a more advanced one is another event
 STATUS_RANK = {"in_talks": 0, "announced": 1, "closed": 2}
 KIND_NAMES = {"valuation-only": "secondary"}  # the funding rules' name → the ledger's
 _I = re.IGNORECASE
@@ -202,10 +207,14 @@ class Event:
             return False
         if abs((m.day - min(x.day for x in self.mentions)).days) > WINDOW_DAYS:
             return False
+        if any(STATUS_RANK.get(m.status, 3) < STATUS_RANK.get(x.status, 3)
+               and (m.day - x.day).days > STATUS_SETTLES_DAYS for x in self.mentions):
+            return False  # a round closed in September is not "announced" again in November
         rounds = {x.round for x in self.mentions if x.round}
         if m.round and rounds:
             return m.round in rounds
-        return any(_close(x.usd, m.usd) for x in self.mentions)
+        return any(_close(x.usd, m.usd, SAME_STATUS_SPREAD if x.status == m.status else AMOUNT_SPREAD)
+                   for x in self.mentions)
 
     def lead(self) -> Mention:
         """The mention that states the event: the most advanced status, the latest on a tie."""
@@ -213,14 +222,14 @@ class Event:
 
 
 def _kinds_compatible(a: str, b: str) -> bool:
-    money = {"equity", "debt", "mixed"}
-    return a == b or (a in money and b in money)
+    """The same kind, or a package of equity and debt reported by another outlet as one part."""
+    return a == b or (a == "mixed" and b in ("equity", "debt")) or (b == "mixed" and a in ("equity", "debt"))
 
 
-def _close(a: float | None, b: float | None) -> bool:
+def _close(a: float | None, b: float | None, spread: float = AMOUNT_SPREAD) -> bool:
     if a is None or b is None:
         return False
-    return abs(a - b) <= AMOUNT_SPREAD * max(a, b)
+    return abs(a - b) <= spread * max(a, b)
 
 
 def group(mentions: list[Mention]) -> list[Event]:

@@ -54,6 +54,13 @@ def render(result: dict[str, Any]) -> str:
                      f"({ledger['lead_investor_judged']} judged)")
     if ledger.get("grouping"):
         lines.append(_prf_row("  grouping into events (pairs)", ledger["grouping"]))
+    company_cv = result.get("funding_company_cv") or {}
+    for source in sorted(company_cv.get("learned", {})):
+        for run in ("rules", "learned"):
+            label = "rules alone" if run == "rules" else "learned company choice"
+            lines.append(_prf_row(f"  {source}: {label}", company_cv[run].get(source)))
+    if company_cv:
+        lines.append("  (funding events of the labelled texts, the company scorer fitted apart by outlet)")
     stories = result.get("stories")
     lines.append(_prf_row("stories (B-cubed)", stories))
     if stories:

@@ -1,5 +1,5 @@
-"""Refitting the topic classifier, the vendor role scorer and the "Best for" classifier on the
-labelled sample corpus."""
+"""Refitting the topic classifier, the vendor role scorer, the funding company scorer and the
+"Best for" classifier on the labelled sample corpus (and, for funding, the training passages)."""
 
 from __future__ import annotations
 
@@ -104,10 +104,50 @@ def fit_audiences(db_path: str | Path | None = None, *, out: Path | None = None)
     return target
 
 
-if __name__ == "__main__":  # python -m kb.evaluation.training --vendor-roles | --audiences [DB]
+def fit_funding_company() -> Path:
+    """Fit the funding company scorer on the sample's events and the training passages; write
+    kb/data/funding_company.json."""
+    from kb.enrich.funding_company import MODEL_PATH, VERSION, fit
+    from kb.enrich.gazetteer import load_gazetteer
+    from kb.evaluation.funding_training import examples, labelled_texts
+
+    found = examples(labelled_texts(), load_gazetteer().vendors_in)
+    data = fit(found.xs, found.ys, version=VERSION)
+    Path(MODEL_PATH).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return Path(MODEL_PATH)
+
+
+def write_common_words() -> Path:
+    """The words the labelled texts write in lower case (twice or more), and the function words of
+    English, French and German (jusText's lists): kb/data/common_words.txt, read by the funding
+    rules to tell 'Early this month' from a company's name."""
+    import re
+
+    import justext
+
+    from kb.enrich.funding_rules import COMMON_WORDS
+    from kb.evaluation.funding_training import labelled_texts
+
+    counts: dict[str, int] = {}
+    for t in labelled_texts():
+        for w in re.findall(r"(?<![\w-])[a-zà-ÿß][a-zà-ÿß]+(?![\w-])", t.text):
+            counts[w] = counts.get(w, 0) + 1
+    words = {w for w, n in counts.items() if n >= 2}
+    for lang in ("English", "French", "German"):
+        words |= {w.lower() for w in justext.get_stoplist(lang)}
+    Path(COMMON_WORDS).write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
+    return Path(COMMON_WORDS)
+
+
+if __name__ == "__main__":  # python -m kb.evaluation.training --vendor-roles | --funding | --audiences [DB]
     if sys.argv[1:] == ["--vendor-roles"]:
         print(f"wrote {fit_vendor_roles()}")
+    elif sys.argv[1:] == ["--funding"]:
+        print(f"wrote {fit_funding_company()}")
+    elif sys.argv[1:] == ["--common-words"]:
+        print(f"wrote {write_common_words()}")
     elif sys.argv[1:2] == ["--audiences"] and len(sys.argv) <= 3:
         print(f"wrote {fit_audiences(sys.argv[2] if len(sys.argv) == 3 else None)}")
     else:
-        sys.exit("usage: python -m kb.evaluation.training --vendor-roles | --audiences [DB]")
+        sys.exit("usage: python -m kb.evaluation.training --vendor-roles | --funding | --common-words | "
+                 "--audiences [DB]")
