@@ -90,7 +90,7 @@ def options(art: _Article, idx: int, sent: str, a: _Amount, cue: re.Match[str], 
             float(c.prep in _BY), float(bool(c.prep) and c.prep not in _IN | _BY), float(c.investor),
             float(c.modifier), float(c.aside), float(c.possessive),
             float(rules_pick is not None and rules_pick[0] == c.name), float(c is subject), float(common),
-            math.log1p(_mentions(art, c.name)), float(before and _span_has(_INVESTING_RE, sent, lo, hi)),
+            math.log1p(art.named_count(c.name)), float(before and _span_has(_INVESTING_RE, sent, lo, hi)),
             float(before and _span_has(_RAISING_RE, sent, lo, hi)),
             float(investor_cue and c.prep in _IN and c.start > cue.start()),
             float(kind == "acquisition" and c.start >= cue.end()),
@@ -100,14 +100,8 @@ def options(art: _Article, idx: int, sent: str, a: _Amount, cue: re.Match[str], 
         found.append(Option(name, vendor, [
             float(vendor), 1.0, 1.0, 0.0, 0.0, math.log1p(200 / 20), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
             0.0, float(rules_pick is not None and rules_pick[0] == name), 0.0, 0.0,
-            math.log1p(_mentions(art, name)), 0.0, 0.0, 0.0, 0.0]))
+            math.log1p(art.named_count(name)), 0.0, 0.0, 0.0, 0.0]))
     return found
-
-
-def _mentions(art: _Article, name: str) -> int:
-    """How often the text writes the name (its first word for a multi-word name)."""
-    head = name.split()[0] if name.split() else name
-    return len(re.findall(rf"(?<!\w){re.escape(head)}(?!\w)", art.text))
 
 
 class CompanyScorer:

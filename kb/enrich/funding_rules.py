@@ -23,6 +23,7 @@ anchored at a position or inside a bounded window around an amount.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -558,8 +559,15 @@ _PREPS = _words(
     dans
     im am vom zum zur beim ins nach seit laut"""
 )
-_STAFF_WORDS = frozenset(["staff", "employees", "workers", "shareholders", "engineers", "researchers"])
+_STAFF_WORDS = _words(
+    "staff employees workers shareholders engineers researchers salariés employés actionnaires mitarbeiter "
+    "mitarbeitende beschäftigten"
+)
 _ARTICLES = _words("der die das den dem des ein eine einer einem seiner seinem ihrer la le les l un une")
+# 'Including the new money, Mistral has now raised ...': a name before its raising verb receives
+_RAISES_NEXT_RE = re.compile(
+    r"(?:['’]s)?\s+(?:has\s+|have\s+|had\s+|a\s+|hat\s+)?(?:now\s+|already\s+|just\s+)?"
+    r"(?:raised|closed|secured|landed|levé|lève|bouclé|eingesammelt|sammelt)\b", _I)
 _INVESTOR_PRE = _words("by including participation backers investors joined alongside from")
 _INVESTOR_VERBS = _words(
     "backed backs invested invests led leads joined participated put took injected contributed committed "
@@ -763,15 +771,15 @@ class _Article:
         prev = _prev_tokens(sent, c.start, 4)
         nxt = _next_tokens(sent, c.end)
         c.prep = prev[-1] if prev and prev[-1] in _PREPS else ""
-        if c.prep in ("at", "of") and len(prev) > 1 and prev[-2] in _STAFF_WORDS:
+        if c.prep in ("at", "of", "d", "de", "von", "bei") and len(prev) > 1 and prev[-2] in _STAFF_WORDS:
             c.prep = ""  # 'employees of OpenAI' names the company itself
         c.possessive = sent[c.end : c.end + 2] in ("'s", "’s")
         c.investor = (
-            bool(set(prev) & _INVESTOR_PRE)
+            (bool(set(prev) & _INVESTOR_PRE) and not _RAISES_NEXT_RE.match(sent, c.end))
             or bool(nxt and nxt[0] in _INVESTOR_VERBS)
             or (len(nxt) > 1 and nxt[0] in ("has", "have", "had") and nxt[1] in _INVESTOR_VERBS)
         )
-        c.modifier = sent[c.end : c.end + 1] == "-" or bool(nxt and nxt[0] in _ROLE_NOUNS)
+        c.modifier = sent[c.end : c.end + 1] == "-" or bool(nxt and nxt[0] in _ROLE_NOUNS - _STAFF_WORDS)
         c.modifier |= bool(prev and prev[-1] in ("a", "an"))
         c.modifier |= bool(self.lang in ("fr", "de") and prev and prev[-1] in _ARTICLES)
         if not c.vendor:
@@ -813,15 +821,18 @@ class _Article:
             s, e = self.sentences[idx]
             sent = self.text[s:e]
             cands = self.candidates(sent, 0, min(len(sent), 600))
-            self._mentions[idx] = [c for c in cands if not (c.investor or c.modifier)]
+            bracketed = [c for c in cands
+                         if sent[c.start - 1 : c.start] == "(" and sent[c.end : c.end + 1] == ")"]
+            self._mentions[idx] = [c for c in cands if not (c.investor or c.modifier or c in bracketed)]
         return self._mentions[idx]
 
     def context(self, idx: int) -> tuple[str, bool] | None:
         """The company a pronoun most likely refers to: the most salient one of the last few sentences.
 
         A sentence's subject counts 2/distance, any other mention 0.5/distance (half that for a name the
-        vendor finder does not know, when one is given), each earlier event 2/distance; ties go to the
-        most recent.
+        vendor finder does not know, when one is given), each earlier event 2/distance, and a quarter of
+        log(1 + the times the whole text names it); a name in brackets (a dateline's agency) does not
+        count; ties go to the most recent.
         """
         scores: dict[str, list[float]] = {}
 
@@ -840,8 +851,15 @@ class _Article:
                 add(d.event.company, d.vendor, 2.0 / max(1, idx - d.sentence_idx), d.sentence_idx)
         if not scores:
             return None
+        for name, entry in scores.items():  # what the whole text is about counts too
+            entry[0] += 0.25 * math.log1p(self.named_count(name))
         name = max(scores, key=lambda k: (scores[k][0], scores[k][1]))
         return name, bool(scores[name][2])
+
+    def named_count(self, name: str) -> int:
+        """How often the text writes the name (its first word for a longer name)."""
+        head = name.split()[0] if name.split() else name
+        return len(re.findall(rf"(?<!\w){re.escape(head)}(?!\w)", self.text))
 
     def company(
         self, idx: int, sent: str, a: _Amount, cue: re.Match[str], kind: str, region: int
