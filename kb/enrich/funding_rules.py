@@ -271,12 +271,13 @@ _NEG_RE = re.compile(
     r"agreements?|orders|bookings|backlog|buybacks?|repurchases?|dividends?|market value|market cap\w*|"
     r"chiffre d'affaires|amendes?|revenus?|bénéfices?|pertes?|subventions?|coûts?|dépenses|fonds commun|"
     r"capitalisation boursière|Gewinn\w*|Verlust\w*|Strafe\w*|Bußgeld\w*|Entlastung|Förder\w*|Börsenwert)\b"
+    r"|Auftrag|Aufträge|Auftragsvolumen|commande|commandes"
     r"|(?:umsatz|kosten)\b",
     _I,
 )
 _VAL_RE = re.compile(
-    r"\b(?:valuation|valu(?:es|ed|ing)\b(?:\s+\S+){0,4}?\s+at|(?:would|could|will|to|may|might)\s+value"
-    r"(?:\s+\S+){0,4}?\s+at|price tag of|valoris\w*|Bewertung|bewertet)\b",
+    r"\b(?:valuation|valu(?:es|ed|ing)\b(?:\s+\S+){0,4}?\s+(?:at|above|below)|(?:would|could|will|to|may|might)"
+    r"\s+value(?:\s+\S+){0,4}?\s+(?:at|above|below)|price tag of|valoris\w*|Bewertung|bewertet)\b",
     _I,
 )
 _VAL_AFTER_RE = re.compile(
@@ -285,8 +286,8 @@ _VAL_AFTER_RE = re.compile(
     _I,
 )
 # 'a stake worth $130bn', 'shares valued at': what a holding is worth, not money raised
-_HOLDING_WORTH_RE = re.compile(r"\b(?:stake|holding|shareholding|shares|participation|Anteil)\s+"
-                               r"(?:\w+\s+)?(?:worth|valued at|d'une valeur de|im Wert von)"
+_HOLDING_WORTH_RE = re.compile(r"\b(?:stake|holding|shareholding|shares|participation|Anteil)\b"
+                               r"[^.;]{0,40}?\b(?:worth|valued at|d'une valeur de|im Wert von)"
                                r"(?:\s+(?:about|around|roughly|some|nearly|almost|environ|rund|etwa))?\s*$",
                                _I)
 # 'a cash-and-stock deal valued at $4.9bn': in a sentence about buying a company, the price paid
@@ -521,8 +522,10 @@ _STOP = _words(
     janvier février mars avril mai juin juillet août septembre octobre
     novembre décembre januar februar märz juni juli oktober dezember monday tuesday wednesday thursday
     friday saturday sunday lundi mardi mercredi jeudi vendredi montag dienstag mittwoch donnerstag freitag
-    series serie série seed"""
+    series serie série seed derweil zudem außerdem inzwischen mittlerweile bereits dabei daher deshalb
+    allerdings jedoch zuletzt zuvor hingegen ebenfalls après ensuite enfin également toutefois"""
 )
+_PERIOD_RE = re.compile(r"^(?:Q[1-4]|H[12]|FY\d{2,4}|[12]H)$")  # 'in Q1', 'FY25': periods, not names
 _ACRONYMS = _words("AI KI IA US USA UK EU CEO CFO CTO GPU GPUs API LLM LLMs IPO AGI UAE")
 _PLACES = _words(
     """europe european america american asia asian africa china chinese japan japanese india indian france
@@ -538,7 +541,7 @@ _PUBLIC_WORDS = _words(
     """commission government ministry ministère ministerium treasury parliament council authority agency
     department mission programme program initiative facility fund bank union office institute university
     cabinet bureau state states kingdom republic regierung kommission bundesregierung gouvernement état
-    court tribunal regulator"""
+    court tribunal regulator committee senate congress"""
 )
 _INVESTOR_WORDS = _words("capital ventures venture partners investments management asset funds vc")
 _NAME_SUFFIXES = frozenset(["ai", "labs", "lab", "technologies", "robotics", "intelligence", "systems"])
@@ -624,7 +627,7 @@ def _trim_span(sent: str, m: re.Match[str]) -> tuple[int, int, str] | None:
     while len(words) > 1 and (words[-1][2].lower().rstrip(".") in _CORPORATE or words[-1][2] == "&"):
         words.pop()
     name = " ".join(w for _, _, w in words)
-    if len(name) < 2 or name in _ACRONYMS or name.lower() in _STOP:
+    if len(name) < 2 or name in _ACRONYMS or name.lower() in _STOP or _PERIOD_RE.match(name):
         return None
     return m.start() + words[0][0], end, name
 
@@ -643,10 +646,9 @@ def _is_written_unit(written: str, canonical: str) -> bool:
 _DE_DESCRIPTORS = _words(
     "unternehmen up startup firma anbieter entwickler hersteller konzern spezialist plattform labor"
 )
-_DE_VERBS = _words(
-    "hat hatte sammelt sammelte erhält erhielt holt holte bekommt wird ist war plant will soll kann könnte "
-    "steht baut meldet verhandelt führt strebt"
-)
+_DE_VERBS = _words("hat hatte sammelt sammelte erhält erhielt holt holte bekommt wird ist war")
+# verbs that follow their subject ('Helsing plant'), but may come before an object ('führt Gespräche')
+_DE_SUBJECT_VERBS = _words("plant will soll kann könnte steht baut meldet verhandelt führt strebt")
 
 
 def _german_name(name: str, prev: list[str], nxt: list[str], sentence_initial: bool, recurring: bool) -> bool:
@@ -655,9 +657,9 @@ def _german_name(name: str, prev: list[str], nxt: list[str], sentence_initial: b
     to look like a name (ElevenLabs, G42) or to recur in the text, unlike 'Angeführt wird ...'."""
     if prev and _is_german_descriptor(prev[-1]):
         return True  # 'das Start-up Helsing', 'der Chipentwickler Sirius Silicon'
-    verb = bool(nxt and nxt[0] in _DE_VERBS) or bool(prev and prev[-1] in _DE_VERBS)
+    verb = bool(nxt and nxt[0] in _DE_VERBS | _DE_SUBJECT_VERBS) or bool(prev and prev[-1] in _DE_VERBS)
     if sentence_initial:  # 'Helsing ist in Gesprächen', not 'Angeführt wird ...'
-        return _looks_like_name(name) or recurring or bool(nxt and nxt[0] in _DE_VERBS)
+        return _looks_like_name(name) or recurring or bool(nxt and nxt[0] in _DE_VERBS | _DE_SUBJECT_VERBS)
     return verb
 
 
