@@ -23,7 +23,7 @@ def extract_funding_events(db: Database, *, quiet: bool = False) -> int:
         rows = []
         for a in batch:
             for e in extract_funding(a["text"] or "", lang=a["lang"], vendors=gazetteer.vendors_in,
-                                     scorer=scorer):
+                                     title=a["title"] or "", scorer=scorer):
                 rows.append({"article_id": a["id"], "company": e.company, "amount": e.amount,
                              "currency": e.currency, "kind": e.kind, "round": e.round,
                              "valuation": e.valuation, "sentence": e.sentence, "method": "rules",

@@ -6,9 +6,9 @@ plus the company the previous sentences were about (for "the Paris-based develop
 (``FEATURES``): where it stands against the amount and the funding verb, the preposition before it
 ("in", "by"), whether an investing verb follows it ("ASML led a €1.7bn round in Mistral"), whether
 the gazetteer knows it, how often the text names it, whether it is a sentence's capitalised first
-word that the text also writes in lower case ("Early this month ..."), and the hand-written rules'
-own pick. A logistic regression scores every candidate; the best one receives the money, and no
-candidate above ``MIN_PROBABILITY`` means no event.
+word that the text also writes in lower case ("Early this month ..."), whether the headline names
+it, and the hand-written rules' own pick. A logistic regression scores every candidate; the best one
+receives the money, and no candidate above ``MIN_PROBABILITY`` means no event.
 
 The weights (``kb/data/funding_company.json``) are fitted on the sample corpus's labelled events
 and the labelled passages of ``kb/data/training/funding_passages.yaml`` by
@@ -32,14 +32,14 @@ if TYPE_CHECKING:
     from kb.enrich.funding_rules import _Amount, _Article, _Cand
 
 MODEL_PATH = bundled("kb", "data", "funding_company.json")
-VERSION = "company-1"
+VERSION = "company-2"
 MIN_PROBABILITY = 0.15
 FEATURES = (
     "known_vendor", "from_context", "context_pick", "before_amount", "after_amount", "distance",
     "before_cue", "after_in", "after_by", "after_other_preposition", "investor_flag", "modifier",
     "aside", "possessive", "rules_pick", "first_subject", "sentence_initial_common_word",
     "mentions", "investing_verb_between", "raising_verb_between", "investor_cue_after_in",
-    "acquisition_after_cue",
+    "acquisition_after_cue", "in_title",
 )
 _IN = frozenset(["in", "into", "dans", "en", "ins"])
 _BY = frozenset(["by", "par", "von", "durch", "from", "auprès", "including", "among", "with", "alongside"])
@@ -93,14 +93,14 @@ def options(art: _Article, idx: int, sent: str, a: _Amount, cue: re.Match[str], 
             math.log1p(art.named_count(c.name)), float(before and _span_has(_INVESTING_RE, sent, lo, hi)),
             float(before and _span_has(_RAISING_RE, sent, lo, hi)),
             float(investor_cue and c.prep in _IN and c.start > cue.start()),
-            float(kind == "acquisition" and c.start >= cue.end()),
+            float(kind == "acquisition" and c.start >= cue.end()), float(art.in_title(c.name)),
         ]))
     if context is not None and all(o.name != context[0] for o in found):
         name, vendor = context
         found.append(Option(name, vendor, [
             float(vendor), 1.0, 1.0, 0.0, 0.0, math.log1p(200 / 20), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
             0.0, float(rules_pick is not None and rules_pick[0] == name), 0.0, 0.0,
-            math.log1p(art.named_count(name)), 0.0, 0.0, 0.0, 0.0]))
+            math.log1p(art.named_count(name)), 0.0, 0.0, 0.0, 0.0, float(art.in_title(name))]))
     return found
 
 

@@ -700,6 +700,7 @@ class _Article:
     text: str
     lang: str
     vendors: VendorFinder | None
+    title: str = ""
     sentences: list[tuple[int, int]] = field(default_factory=list)
     drafts: list[_Draft] = field(default_factory=list)
     _lower_words: set[str] | None = None
@@ -832,9 +833,9 @@ class _Article:
         """The company a pronoun most likely refers to: the most salient one of the last few sentences.
 
         A sentence's subject counts 2/distance, any other mention 0.5/distance (half that for a name the
-        vendor finder does not know, when one is given), each earlier event 2/distance, and a quarter of
-        log(1 + the times the whole text names it); a name in brackets (a dateline's agency) does not
-        count; ties go to the most recent.
+        vendor finder does not know, when one is given), each earlier event 2/distance, a quarter of
+        log(1 + the times the whole text names it), and 1 when the headline names it; a name in
+        brackets (a dateline's agency) does not count; ties go to the most recent.
         """
         scores: dict[str, list[float]] = {}
 
@@ -853,10 +854,15 @@ class _Article:
                 add(d.event.company, d.vendor, 2.0 / max(1, idx - d.sentence_idx), d.sentence_idx)
         if not scores:
             return None
-        for name, entry in scores.items():  # what the whole text is about counts too
-            entry[0] += 0.25 * math.log1p(self.named_count(name))
+        for name, entry in scores.items():  # what the whole text, and its headline, are about count too
+            entry[0] += 0.25 * math.log1p(self.named_count(name)) + (1.0 if self.in_title(name) else 0.0)
         name = max(scores, key=lambda k: (scores[k][0], scores[k][1]))
         return name, bool(scores[name][2])
+
+    def in_title(self, name: str) -> bool:
+        """Whether the headline names the company (its first word for a longer name)."""
+        head = name.split()[0] if name.split() else name
+        return bool(self.title) and re.search(rf"(?<!\w){re.escape(head)}(?!\w)", self.title) is not None
 
     def named_count(self, name: str) -> int:
         """How often the text writes the name (its first word for a longer name)."""
@@ -1142,7 +1148,7 @@ def _count_ai_terms(text: str, enough: int = 2) -> int:
 
 
 def extract_funding(
-    text: str, *, lang: str | None = None, vendors: VendorFinder | None = None,
+    text: str, *, lang: str | None = None, vendors: VendorFinder | None = None, title: str = "",
     scorer: CompanyScorer | None | bool = True,
     trace: list[tuple[str, _Amount, list[Option]]] | None = None,
 ) -> list[FundingEvent]:
@@ -1150,14 +1156,15 @@ def extract_funding(
 
     `lang` ('en', 'fr', 'de') is guessed when omitted. `vendors` returns the canonical vendor names found in
     a piece of text (a gazetteer matcher); without it company names come from capitalisation alone.
-    `scorer` chooses the company among the candidates (True: the shipped weights; None or False: the
+    `title`, the headline, helps tell which company 'the start-up' or 'Elle' means. `scorer` chooses
+    the company among the candidates (True: the shipped weights; None or False: the
     rules alone); `trace`, when given, collects every amount's candidates (for fitting the scorer).
     """
     if not text or not text.strip():
         return []
     chosen = load_company_scorer() if scorer is True else (scorer or None)
     art = _Article(text=text, lang=lang or guess_language(text[:5000]) or "en", vendors=vendors,
-                   scorer=chosen, trace=trace)
+                   title=title or "", scorer=chosen, trace=trace)
     art.sentences = sentence_spans(text)
     for idx in range(len(art.sentences)):
         _sentence_events(art, idx)

@@ -40,6 +40,7 @@ class Text:
     text: str
     events: list[dict[str, Any]]
     source: str
+    title: str = ""
 
 
 @dataclass
@@ -55,7 +56,8 @@ def labelled_texts(*, passages: Path = PASSAGES) -> list[Text]:
 
     langs = {o["slug"]: o["lang"] for o in load_outlets()}
     texts = [Text(a["id"], a["outlet"], langs.get(a["outlet"], "en"), a["body"],
-                  a["labels"].get("funding_events") or [], "sample") for a in load_articles()]
+                  a["labels"].get("funding_events") or [], "sample", a.get("title") or "")
+             for a in load_articles()]
     if passages.is_file():
         for p in yaml.safe_load(passages.read_text(encoding="utf-8")) or []:
             texts.append(Text(p["id"], f"passages-{p['group']}", p["lang"], p["text"],
@@ -85,7 +87,7 @@ def examples(texts: Sequence[Text], vendors: Callable[[str], list[str]]) -> Exam
     out = Examples()
     for t in texts:
         trace: list[tuple[str, Any, list[Option]]] = []
-        extract_funding(t.text, lang=t.lang, vendors=vendors, scorer=None, trace=trace)
+        extract_funding(t.text, lang=t.lang, vendors=vendors, title=t.title, scorer=None, trace=trace)
         for _, amount, found in trace:
             gold = _stated(amount.value, amount.currency, t.events)
             if gold is None:
@@ -105,7 +107,7 @@ def event_counts(texts: Sequence[Text], vendors: Callable[[str], list[str]],
     """(matched, extracted, labelled) events over the texts, as the evaluation matches them."""
     tp = fp = fn = 0
     for t in texts:
-        found: list[FundingEvent] = extract_funding(t.text, lang=t.lang, vendors=vendors,
+        found: list[FundingEvent] = extract_funding(t.text, lang=t.lang, vendors=vendors, title=t.title,
                                                     scorer=scorer if scorer is not None else None)
         used: set[int] = set()
         for g in t.events:
