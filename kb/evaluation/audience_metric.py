@@ -85,11 +85,19 @@ def _story_scores(db: Database, gold: dict[int, set[str]],
     return {"stories": len(stories), "macro_f1": sum(v["f1"] for v in per.values()) / len(per)}
 
 
+def pooled(first: Inputs, second: Inputs) -> Inputs:
+    return Inputs(np.vstack([first.rows, second.rows]), np.vstack([first.vectors, second.vectors]),
+                  first.cues + second.cues)
+
+
 def score_audiences(db: Database, ids: Mapping[int, str], gold: Mapping[str, Any],
                     langs: Mapping[int, str], *,
-                    topic_scores: Callable[[int], dict[str, float]] | None = None) -> dict[str, Any] | None:
+                    topic_scores: Callable[[int], dict[str, float]] | None = None,
+                    extra: tuple[Inputs, list[set[str]], np.ndarray] | None = None) -> dict[str, Any] | None:
     """Grouped cross-validation on a labelled set the classifier is fitted on (``topic_scores``
-    given: the topics' out-of-fold scores); without them, the audiences enrichment assigned."""
+    given: the topics' out-of-fold scores), pooled with ``extra`` (the training articles' inputs,
+    labels and groups) when given, as the shipped weights are fitted; without ``topic_scores``, the
+    audiences enrichment assigned."""
     truth = labelled(ids, gold)
     if not truth:
         return None
@@ -111,7 +119,14 @@ def score_audiences(db: Database, ids: Mapping[int, str], gold: Mapping[str, Any
     inputs = read_inputs(db, articles, topic_scores=topic_scores)
     labels = [truth[a["id"]] for a in articles]
     groups = np.array([gold[ids[a["id"]]]["outlet"] for a in articles])
-    probs = cross_validated(inputs, labels, groups)
+    n = len(labels)
+    if extra is not None:
+        inputs, all_labels = pooled(inputs, extra[0]), labels + extra[1]
+        probs = cross_validated(inputs, all_labels, np.concatenate([groups, extra[2]]))
+        held = {a: p[n:] for a, p in probs.items()}
+        probs = {a: p[:n] for a, p in probs.items()}
+    else:
+        probs = cross_validated(inputs, labels, groups)
     position = {a["id"]: k for k, a in enumerate(articles)}
     chosen = {a["id"]: {x for x in AUDIENCES if probs[x][k] >= 0.5} for k, a in enumerate(articles)}
     out = _scores(truth, chosen, langs)
@@ -119,4 +134,9 @@ def score_audiences(db: Database, ids: Mapping[int, str], gold: Mapping[str, Any
                                    {a: 0.5 for a in AUDIENCES})
     out["note"] = (f"{FOLDS}-fold cross-validated with the outlets apart: the classifier is fitted on "
                    "these labels, never on the scored article's outlet")
+    if extra is not None:
+        truth_extra = {k: extra[1][k] for k in range(len(extra[1]))}
+        chosen_extra = {k: {x for x in AUDIENCES if held[x][k] >= 0.5} for k in truth_extra}
+        out["training_articles"] = _scores(truth_extra, chosen_extra, {})
+        out["note"] += f", pooled with {len(extra[1])} training articles (kb/data/training/articles.yaml)"
     return out

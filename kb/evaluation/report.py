@@ -109,6 +109,10 @@ def audience_lines(audiences: dict[str, Any] | None) -> list[str]:
     if stories:
         lines.append(f"  stories (mean of their articles): macro-F1 {stories['macro_f1']:.3f} "
                      f"over {stories['stories']} stories of several labelled articles")
+    held = (audiences or {}).get("training_articles")
+    if held:
+        lines.append(f"  training articles, same folds: macro-F1 {held['macro_f1']:.3f} ("
+                     + ", ".join(f"{a} {v['f1']:.3f}" for a, v in held["per_audience"].items()) + ")")
     if audiences and audiences.get("note"):
         lines.append(f"  ({audiences['note']})")
     return lines

@@ -27,6 +27,7 @@ from kb.evaluation.audience_metric import score_audiences
 from kb.evaluation.extraction_metric import extraction_scores, page_counts
 from kb.evaluation.metrics import bcubed, prf, set_prf
 from kb.evaluation.sample import SAMPLE_DIR, load_articles, load_outlets, load_queries
+from kb.evaluation.training_articles import audience_training_inputs
 from kb.store.connection import open_db
 
 logger = logging.getLogger("aiwatch.eval")
@@ -93,7 +94,8 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
                        else score_topics(db, ids, gold, langs, cv)),
             "audiences": score_audiences(
                 db, ids, gold, {i: langs.get(gold[lid]["outlet"], "en") for i, lid in ids.items()},
-                topic_scores=(lambda i: oof.get(i, {})) if oof is not None else None),
+                topic_scores=(lambda i: oof.get(i, {})) if oof is not None else None,
+                extra=None if held_out or oof is None else audience_training_inputs()),
             "vendors": score_entities(db, ids, gold, "vendor", "vendors", langs),
             "jurisdictions": score_entities(db, ids, gold, "jurisdiction", "jurisdictions", langs),
             "funding": score_funding(db, ids, gold, langs),

@@ -86,10 +86,15 @@ def audience_examples(db: Any, cv: Any = None) -> tuple[Any, list[set[str]], Any
 
 
 def fit_audiences(db_path: str | Path | None = None, *, out: Path | None = None) -> Path:
-    """Fit the "Best for" weights on the sample's labelled audiences; write kb/data/audience_model.json.
-    Without ``db_path``, the sample is crawled and enriched into a temporary database first."""
+    """Fit the "Best for" weights on the sample's labelled audiences and the training articles'; write
+    kb/data/audience_model.json. Without ``db_path``, the sample is crawled and enriched into a
+    temporary database first (the training articles always are)."""
+    import numpy as np
+
     from kb.enrich.audiences import MODEL_PATH, VERSION, fit
     from kb.enrich.runner import run_enrichment
+    from kb.evaluation.audience_metric import pooled
+    from kb.evaluation.training_articles import audience_training_inputs
 
     target = Path(out or MODEL_PATH)
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +104,9 @@ def fit_audiences(db_path: str | Path | None = None, *, out: Path | None = None)
             run_enrichment(open_db(db_path), only=["embed", "entities", "funding", "policy_refs", "topics"],
                            quiet=True)
         inputs, labels, outlets = audience_examples(open_db(db_path))
-        data = fit(inputs, labels, version=VERSION, groups=outlets)
+        extra = audience_training_inputs(Path(tmp))
+        data = fit(pooled(inputs, extra[0]), labels + extra[1], version=VERSION,
+                   groups=np.concatenate([outlets, extra[2]]))
     target.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return target
 

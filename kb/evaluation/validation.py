@@ -43,7 +43,12 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def write_corpus(validation_dir: Path, out_dir: Path) -> Path:
     """Lay the set out as a corpus (outlets.yaml, articles/*.yaml, queries/*.yaml) in ``out_dir``."""
-    articles = _read_jsonl(validation_dir / "articles.jsonl")
+    return write_articles(_read_jsonl(validation_dir / "articles.jsonl"),
+                          _read_jsonl(validation_dir / "queries.jsonl"), out_dir)
+
+
+def write_articles(articles: list[dict[str, Any]], raw_queries: list[dict[str, Any]], out_dir: Path) -> Path:
+    """Lay articles and queries in the validation set's shape out as a corpus in ``out_dir``."""
     outlets: dict[str, dict[str, Any]] = {}
     for a in articles:
         if a["outlet"] not in outlets:
@@ -67,7 +72,7 @@ def write_corpus(validation_dir: Path, out_dir: Path) -> Path:
     } for a in articles]
     queries = [{"id": q["id"], "query": q["query"], "kind": q.get("kind", "keyword"),
                 "lang": q.get("lang"), "judgments": q.get("relevant", {})}
-               for q in _read_jsonl(validation_dir / "queries.jsonl")]
+               for q in raw_queries]
     (out_dir / "articles").mkdir(parents=True, exist_ok=True)
     (out_dir / "queries").mkdir(exist_ok=True)
     _dump(out_dir / "outlets.yaml", list(outlets.values()))
