@@ -482,3 +482,31 @@ def test_an_acquisition_price_written_as_a_deal_value() -> None:
 ])
 def test_what_a_holding_or_company_is_worth_is_no_event(text: str) -> None:
     assert all(e.amount not in (1.3e11, 3e8) for e in extract_funding(text, vendors=vendors))
+
+
+@pytest.mark.parametrize("text, company, amount", [
+    # a description with a name inside it is still a description
+    ("Tessellate AI builds language models. Early this month the developer of the Kestrel family of "
+     "models closed a 2 billion yuan round.", "Tessellate AI", 2e9),
+    # the investor in a relative clause after the round
+    ("Tessellate AI builds language models. The valuation is above the $300bn post-money valuation "
+     "attached to the $40bn round that SoftBank agreed to lead in March.", "Tessellate AI", 4e10),
+    # 'investors' in an earlier clause does not make the subject an investor
+    ("Private investors are following: Quillmark, which designs AI inference chips, closed a Series C "
+     "of about ₩340bn in the autumn.", "Quillmark", 3.4e11),
+    # a German investor's verb at the end, into a description
+    ("Tessellate AI baut Sprachmodelle. Nach Informationen aus Finanzkreisen will Nvidia rund 1,3 Mrd. "
+     "Euro in das Pariser Start-up investieren.", "Tessellate AI", 1.3e9),
+])
+def test_who_receives_in_harder_sentences(text: str, company: str, amount: float) -> None:
+    found = {(e.company, e.amount) for e in extract_funding(text + CONTEXT, vendors=vendors)}
+    assert (company, amount) in found, found
+
+
+@pytest.mark.parametrize("text", [
+    "Stargate, the venture with SoftBank and Oracle, has pledged up to $500bn of data-centre investment.",
+    "OpenAI owned 23% of Tessellate AI, so the value of the new shares it issues is closer to $5bn.",
+    "Le plan d'investissement public France 2030, doté de 54 milliards d'euros, a financé Tessellate AI.",
+])
+def test_spending_endowments_and_share_values_are_no_events(text: str) -> None:
+    assert extract_funding(text + CONTEXT, vendors=vendors) == []

@@ -227,7 +227,8 @@ _RAISE_RE = re.compile(
     r"l[eè]v(?:e|é|ée|ées|er|ant)|levée|tours? de\b|financement|"
     r"augmentation de capital|placement privé|investissement|fonds propres|réuni|recueilli|récolt[ée]\w*|"
     r"sammelt|eingesammelt|einsammeln|eingeworben|wirbt|Finanzierungsrunde|Finanzierung|Runde|erhält|"
-    r"erhalten|erhielt|einnehmen|eingenommen|steuert|beigesteuert|"
+    r"erhalten|erhielt|einnehmen|eingenommen|steuert|beigesteuert|investieren|investir|injecter|"
+    r"c[èé]d(?:é|e|ent|er)|boucl[ée]\w*|"
     r"Kapitalerhöhung|Investition|investiert|Beteiligung)\b"
     r"|Series[ -][A-K]\b|s[ée]rie [A-K]\b|\bseed\b|Seed-Runde|\bamorçage\b",
     _I,
@@ -271,7 +272,7 @@ _NEG_RE = re.compile(
     r"agreements?|orders|bookings|backlog|buybacks?|repurchases?|dividends?|market value|market cap\w*|"
     r"chiffre d'affaires|amendes?|revenus?|bénéfices?|pertes?|subventions?|coûts?|dépenses|fonds commun|"
     r"capitalisation boursière|Gewinn\w*|Verlust\w*|Strafe\w*|Bußgeld\w*|Entlastung|Förder\w*|Börsenwert)\b"
-    r"|Auftrag|Aufträge|Auftragsvolumen|commande|commandes"
+    r"|Auftrag|Aufträge|Auftragsvolumen|commande|commandes|dot[ée]e?s?|enveloppe|plan d['’]investissement"
     r"|(?:umsatz|kosten)\b",
     _I,
 )
@@ -286,10 +287,12 @@ _VAL_AFTER_RE = re.compile(
     _I,
 )
 # 'a stake worth $130bn', 'shares valued at': what a holding is worth, not money raised
-_HOLDING_WORTH_RE = re.compile(r"\b(?:stake|holding|shareholding|shares|participation|Anteil)\b"
-                               r"[^.;]{0,40}?\b(?:worth|valued at|d'une valeur de|im Wert von)"
-                               r"(?:\s+(?:about|around|roughly|some|nearly|almost|environ|rund|etwa))?\s*$",
-                               _I)
+_HOLDING_WORTH_RE = re.compile(
+    r"\b(?:(?:stake|holding|shareholding|shares|participation|Anteil)\b[^.;]{0,40}?\b"
+    r"(?:worth|valued at|d'une valeur de|im Wert von)"
+    r"|value of (?:\w+\s+){0,3}?(?:shares|stake|holding)\b[^.;]{0,40}?\b(?:is|was|of|at|closer to))"
+    r"(?:\s+(?:about|around|roughly|some|nearly|almost|closer to|environ|rund|etwa))?\s*$",
+    _I)
 # 'a cash-and-stock deal valued at $4.9bn': in a sentence about buying a company, the price paid
 _DEAL_VALUE_RE = re.compile(r"\b(?:deal|transaction|takeover|acquisition|purchase|offer|opération|rachat|"
                             r"Übernahme|Transaktion)\s+(?:\w+\s+){0,2}?(?:valued at|worth|valorisée? à|"
@@ -309,14 +312,20 @@ _CONVERSION_RE = re.compile(
     r"soit|environ|près de|rund|etwa|ca\.|circa|umgerechnet)?\s*$",
     _I,
 )
-_CAPEX_RE = re.compile(r"\b(?:will|to|plans? to|pledged? to|would|wants? to)\s+(?:invest|spend)\b", _I)
+_CAPEX_RE = re.compile(r"\b(?:will|to|plans? to|pledged? to|would|wants? to)\s+(?:invest|spend)\b"
+                       r"|\b(?:va|vont|promet d['’]|prévoit d['’]|compte|veut)\s*(?:investir|dépenser)\b"
+                       r"|\binvestira\b|\b(?:will|wollen|plant)\b[^.]{0,60}\binvestieren\b", _I)
 _INFRA_AFTER_RE = re.compile(
-    r"\s*(?:\w+\s+){0,3}?(?:in|into|on)\s+(?:\w+\s+){0,3}?(?:data[- ]?cent|infrastructure|capacity|facilit|"
-    r"plants?|factor|campus|clusters?|compute|chips|hardware|servers|sites?)",
+    r"\s*(?:\w+\s+){0,3}?(?:in|into|on|dans|en)\s+(?:\w+\s+){0,3}?"
+    r"(?:data[- ]?cent|infrastructure|capacity|facilit|plants?|factor|campus|clusters?|compute|chips|"
+    r"hardware|servers|sites?|centres? de données|usines?|Rechenzentr|Standort|Werk)",
     _I,
 )
-_INVEST_VERB_RE = re.compile(r"invest(?:s|ed|ing)?$", _I)
-_INTO_RE = re.compile(r"\s*(?:\([^()]{0,40}\)\s*)?(?:in|into)\s+", _I)  # 'invested $1bn (€0.9bn) in'
+_INVEST_VERB_RE = re.compile(r"invest(?:s|ed|ing|ir|ira|iront|it|iert|ieren)?$", _I)
+# '$500bn of data-centre investment', 'de 2 milliards d'investissements dans ses centres de données'
+_INFRA_OF_RE = re.compile(r"\s*(?:of|d['’]|de)\s*(?:\w+[\s-]+){0,2}?(?:data[- ]?cent\w*|infrastructure|"
+                          r"compute|capacity|capex|spending|investments?)\b", _I)
+_INTO_RE = re.compile(r"\s*(?:\([^()]{0,40}\)\s*)?(?:in|into|dans)\s+", _I)  # 'invested $1bn (€0.9bn) in'
 _STAKE_IN_RE = re.compile(
     r"\s*(?:of\s+)?(?:new\s+)?(?:investment|equity|capital)\s+(?:in|into)\s+"
     r"|\s*for\s+(?:an?\s+)?(?:\S+\s+){0,2}?(?:stake|holding|shareholding)\s+in\s+",
@@ -346,7 +355,8 @@ _CUE_STEMS = _words(
     equity share stock stake capital kapital secondary tender lev lèv tour augmentation fonds sammel
     eingeworben wirbt runde erhält beteiligung series serie série seed amorçage debt loan credit revolving
     notes bond lender prêt emprunt dette kredit darlehen acqui buy bought purchas take rachat rachè rachet
-    borrow cession snap itself récolt grant subsid subvention zuschuss förder réuni recueilli erhalten erhielt
+    borrow cession snap itself récolt cédé cède cèdent céder bouclé boucle grant subsid subvention zuschuss
+    förder réuni recueilli erhalten erhielt
     einnehm eingenommen steuert beigesteuert ipo listing offering flotation public börse bourse cotation
     übernahme übernimmt übernommen übernehmen kauf valu price valoris bewert"""
 )
@@ -401,11 +411,14 @@ def _role(
     lo, hi = bounds
     if _VAL_AFTER_RE.match(sent, a.end):
         return "valuation"
-    if _HOLDING_WORTH_RE.search(sent, max(lo, a.start - 50), a.start):
+    if _HOLDING_WORTH_RE.search(sent, max(lo, a.start - 90), a.start):
         return "none"
     trigger = _last_match(_VAL_RE, sent, max(lo, a.start - 60), a.start)
-    if trigger and before and not sent[before.end : trigger.start()].strip():
-        trigger = None  # '$6.8bn price tag of its $500m round': the trigger belongs to the amount before
+    after_before = _VAL_AFTER_RE.match(sent, before.end) if before else None
+    if trigger and before and (not sent[before.end : trigger.start()].strip()
+                               or (after_before is not None and after_before.end() >= trigger.end())):
+        trigger = None  # '$6.8bn price tag of its $500m round', '$300bn valuation attached to the $40bn
+        # round': the trigger belongs to the amount before
     if trigger and not _BLOCK_RE.search(sent, trigger.end(), a.start):
         return "none" if _VAL_GUARD_RE.search(sent, lo, a.start) else "valuation"
     if prev_event and _AT_RE.search(sent, lo, a.start):
@@ -448,6 +461,8 @@ def _round(sent: str, a: _Amount, lo: int, hi: int) -> str | None:
 
 def _is_capex(sent: str, a: _Amount, cue: re.Match[str]) -> bool:
     """'will invest €10bn in data centres': a company spending on its own infrastructure."""
+    if re.match(r"invest|spend|pledg", cue.group(), _I) and _INFRA_OF_RE.match(sent, a.end):
+        return True
     if not _INVEST_VERB_RE.match(cue.group()):
         return False
     future = _CAPEX_RE.search(sent, max(0, cue.start() - 25), cue.end())
@@ -554,7 +569,7 @@ _ROLE_NOUNS = _words(
     ministry chipmaker rival rivals peer peers model models subsidiary division consortium researchers
     engineers executives executive employees staff users customers officials regulators market markets
     office offices team teams assistant chatbot chatbots chief spokesperson spokesman spokeswoman board
-    deal affiliate affiliates parent backers shareholders"""
+    deal affiliate affiliates parent backers shareholders family"""
 )
 _PREPS = _words(
     """by from including include includes joined alongside among with of for to at in on into against than
@@ -562,6 +577,7 @@ _PREPS = _words(
     dans
     im am vom zum zur beim ins nach seit laut"""
 )
+_DETERMINERS = _words("the its their his her our le la les l der die das den dem des")
 _STAFF_WORDS = _words(
     "staff employees workers shareholders engineers researchers salariés employés actionnaires mitarbeiter "
     "mitarbeitende beschäftigten"
@@ -571,6 +587,9 @@ _ARTICLES = _words("der die das den dem des ein eine einer einem seiner seinem i
 _RAISES_NEXT_RE = re.compile(
     r"(?:['’]s)?\s+(?:has\s+|have\s+|had\s+|a\s+|hat\s+)?(?:now\s+|already\s+|just\s+)?"
     r"(?:raised|closed|secured|landed|levé|lève|bouclé|eingesammelt|sammelt)\b", _I)
+# 'the $40bn round that SoftBank agreed to lead': a name before its leading verb invests
+_LEADS_NEXT_RE = re.compile(r"\s+(?:has |had |have |will |would |agreed to |is to |plans to |is set to )"
+                            r"(?:lead|led|co-lead|back|anchor)\b", _I)
 _INVESTOR_PRE = _words("by including participation backers investors joined alongside from")
 _INVESTOR_VERBS = _words(
     "backed backs invested invests led leads joined participated put took injected contributed committed "
@@ -602,7 +621,10 @@ class _Cand:
 
 
 def _prev_tokens(sent: str, start: int, n: int) -> list[str]:
-    return [w.lower() for w in _WORD_RE.findall(sent, max(0, start - 60), start)[-n:]]
+    """The last ``n`` words before ``start`` within its clause (a colon or semicolon ends one)."""
+    lo = max(0, start - 60)
+    cut = max(sent.rfind(":", lo, start), sent.rfind(";", lo, start))
+    return [w.lower() for w in _WORD_RE.findall(sent, max(lo, cut + 1), start)[-n:]]
 
 
 def _next_tokens(sent: str, end: int) -> list[str]:
@@ -773,12 +795,14 @@ class _Article:
     def _flags(self, sent: str, c: _Cand, sentence_initial: bool) -> _Cand:
         prev = _prev_tokens(sent, c.start, 4)
         nxt = _next_tokens(sent, c.end)
-        c.prep = prev[-1] if prev and prev[-1] in _PREPS else ""
+        before = prev[:-1] if prev and prev[-1] in _DETERMINERS else prev  # 'of the Kimi family'
+        c.prep = before[-1] if before and before[-1] in _PREPS else ""
         if c.prep in ("at", "of", "d", "de", "von", "bei") and len(prev) > 1 and prev[-2] in _STAFF_WORDS:
             c.prep = ""  # 'employees of OpenAI' names the company itself
         c.possessive = sent[c.end : c.end + 2] in ("'s", "’s")
         c.investor = (
             (bool(set(prev) & _INVESTOR_PRE) and not _RAISES_NEXT_RE.match(sent, c.end))
+            or bool(_LEADS_NEXT_RE.match(sent, c.end))
             or bool(nxt and nxt[0] in _INVESTOR_VERBS)
             or (len(nxt) > 1 and nxt[0] in ("has", "have", "had") and nxt[1] in _INVESTOR_VERBS)
         )
