@@ -345,7 +345,11 @@ _AI_RE = re.compile(
     r"\bchips?\b|open[- ]weight|\bcompute\b|frontier labs?|research labs?|"
     r"model (?:builders?|makers?|developers?|safety)|"
     r"\bTPUs?\b|tensor processing|training runs?|\bmodèles?\b|\bModell|"
-    r"\b(?:image|video|speech|audio|voice|open|reasoning|coding|AI|large) models?\b|model repositor"
+    r"\b(?:image|video|speech|audio|voice|open|reasoning|coding|AI|large) models?\b|model repositor|"
+    r"speech[- ]recognition|transcription|reconnaissance vocale|Spracherkennung|computer vision|"
+    r"optical computing|self-driving|autonomous (?:driving|agents?|vehicles?|systems?)|"
+    r"agents (?:IA|autonomes)|AI agents?|KI-Agenten|robotaxi|humanoid|drones?|Drohnen\w*|"
+    r"machine translation|enterprise search"
 )
 _LEFT, _RIGHT = 160, 100
 _DIGIT_RE = re.compile(r"\d")
