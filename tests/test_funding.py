@@ -510,3 +510,19 @@ def test_who_receives_in_harder_sentences(text: str, company: str, amount: float
 ])
 def test_spending_endowments_and_share_values_are_no_events(text: str) -> None:
     assert extract_funding(text + CONTEXT, vendors=vendors) == []
+
+
+def test_a_description_means_the_company_the_story_is_about_not_the_rivals_just_named() -> None:
+    text = ("Tessellate AI a dévoilé mardi une nouvelle famille de modèles d'IA ouverts. Tessellate revient "
+            "ainsi à la licence Apache. C'est aussi une réponse à la domination des modèles chinois, Qwen "
+            "d'Alibaba et DeepSeek en tête, et au retour d'OpenAI sur le terrain. L'entreprise, qui a levé "
+            "près de 2,8 milliards d'euros depuis sa création, a les moyens de cette stratégie.")
+    found = extract_funding(text, lang="fr", vendors=vendors, title="Tessellate AI publie ses modèles")
+    assert [((e.company or "").split()[0], e.amount) for e in found] == [("Tessellate", 2.8e9)]
+
+
+def test_the_investor_named_before_is_never_the_company_a_description_means() -> None:
+    text = ("Der Chipausrüster Nordlicht steht kurz davor, größter Anteilseigner des KI-Entwicklers "
+            "Tessellate AI zu werden. Nach Informationen aus Finanzkreisen will Nordlicht rund 1,3 Mrd. "
+            "Euro in das Pariser Start-up investieren.")
+    assert [e.company for e in extract_funding(text, lang="de", vendors=vendors)] == ["Tessellate AI"]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from kb.enrich.funding_rules import _Amount, _Article, _Cand
 
 MODEL_PATH = bundled("kb", "data", "funding_company.json")
-VERSION = "company-2"
+VERSION = "company-3"
 MIN_PROBABILITY = 0.15
 FEATURES = (
     "known_vendor", "from_context", "context_pick", "before_amount", "after_amount", "distance",
@@ -95,12 +95,16 @@ def options(art: _Article, idx: int, sent: str, a: _Amount, cue: re.Match[str], 
             float(investor_cue and c.prep in _IN and c.start > cue.start()),
             float(kind == "acquisition" and c.start >= cue.end()), float(art.in_title(c.name)),
         ]))
-    if context is not None and all(o.name != context[0] for o in found):
-        name, vendor = context
-        found.append(Option(name, vendor, [
-            float(vendor), 1.0, 1.0, 0.0, 0.0, math.log1p(200 / 20), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-            0.0, float(rules_pick is not None and rules_pick[0] == name), 0.0, 0.0,
-            math.log1p(art.named_count(name)), 0.0, 0.0, 0.0, 0.0, float(art.in_title(name))]))
+    # the company of the previous sentences, and the rules' pick when it is none of the above (a
+    # description's company, the investor set aside), as candidates named elsewhere
+    for other in (context, rules_pick):
+        if other is not None and all(o.name != other[0] for o in found):
+            name, vendor = other
+            found.append(Option(name, vendor, [
+                float(vendor), 1.0, float(context is not None and context[0] == name), 0.0, 0.0,
+                math.log1p(200 / 20), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                float(rules_pick is not None and rules_pick[0] == name), 0.0, 0.0,
+                math.log1p(art.named_count(name)), 0.0, 0.0, 0.0, 0.0, float(art.in_title(name))]))
     return found
 
 

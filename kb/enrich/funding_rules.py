@@ -670,11 +670,14 @@ def _is_written_unit(written: str, canonical: str) -> bool:
 
 
 _DE_DESCRIPTORS = _words(
-    "unternehmen up startup firma anbieter entwickler hersteller konzern spezialist plattform labor"
+    "unternehmen up startup firma anbieter entwickler hersteller konzern spezialist plattform labor "
+    "ausrüster zulieferer betreiber riese gruppe"
 )
-_DE_VERBS = _words("hat hatte sammelt sammelte erhält erhielt holt holte bekommt wird ist war")
+# finite verbs and modals around a subject: 'Helsing hat', '2025 hatte ElevenLabs', 'will ASML'
+_DE_VERBS = _words("hat hatte sammelt sammelte erhält erhielt holt holte bekommt wird ist war will soll kann "
+                   "könnte")
 # verbs that follow their subject ('Helsing plant'), but may come before an object ('führt Gespräche')
-_DE_SUBJECT_VERBS = _words("plant will soll kann könnte steht baut meldet verhandelt führt strebt")
+_DE_SUBJECT_VERBS = _words("plant steht baut meldet verhandelt führt strebt")
 
 
 def _german_name(name: str, prev: list[str], nxt: list[str], sentence_initial: bool, recurring: bool) -> bool:
@@ -701,8 +704,11 @@ def _german_descriptor_cut(span: tuple[int, int, str]) -> tuple[int, int, str]:
 
 
 def _is_german_descriptor(word: str) -> bool:
-    """'Unternehmen', 'Drohnenhersteller', 'KI-Chipentwickler': a description, not a name."""
-    return word in _DE_DESCRIPTORS or any(word.endswith(d) for d in _DE_DESCRIPTORS if len(d) > 3)
+    """'Unternehmen', 'Drohnenhersteller', 'KI-Entwicklers': a description, not a name."""
+    for form in {word, word.removesuffix("s"), word.removesuffix("n"), word.removesuffix("en")}:
+        if form in _DE_DESCRIPTORS or any(form.endswith(d) for d in _DE_DESCRIPTORS if len(d) > 3):
+            return True
+    return False
 
 
 @cache
@@ -735,6 +741,7 @@ class _Article:
     _ai: bool | None = None
     _known: tuple[str, ...] | None = None
     _capitalised: dict[str, int] | None = None
+    _named: dict[str, int] = field(default_factory=dict)
     scorer: CompanyScorer | None = None  # the learned choice of company; None: the rules alone
     trace: list[tuple[str, _Amount, list[Option]]] | None = None  # candidates seen, for training
 
@@ -857,7 +864,7 @@ class _Article:
             self._mentions[idx] = [c for c in cands if not (c.investor or c.modifier or c in bracketed)]
         return self._mentions[idx]
 
-    def context(self, idx: int) -> tuple[str, bool] | None:
+    def context(self, idx: int, exclude: str = "") -> tuple[str, bool] | None:
         """The company a pronoun most likely refers to: the most salient one of the last few sentences.
 
         A sentence's subject counts 2/distance, any other mention 0.5/distance (half that for a name the
@@ -877,13 +884,18 @@ class _Article:
                 known = 1.0 if c.vendor or self.vendors is None else 0.5
                 role = 2.0 if n == 0 and c.head else 0.5
                 add(c.name, c.vendor, known * role / (idx - j), j)
-        for d in self.drafts:
-            if idx - d.sentence_idx <= 8 and d.event.company:
+        for d in reversed(self.drafts):  # in sentence order: the recent ones are at the end
+            if idx - d.sentence_idx > 8:
+                break
+            if d.event.company:
                 add(d.event.company, d.vendor, 2.0 / max(1, idx - d.sentence_idx), d.sentence_idx)
         if not scores:
             return None
         for name, entry in scores.items():  # what the whole text, and its headline, are about count too
-            entry[0] += 0.25 * math.log1p(self.named_count(name)) + (1.0 if self.in_title(name) else 0.0)
+            entry[0] += 0.5 * math.log1p(self.named_count(name)) + (1.5 if self.in_title(name) else 0.0)
+        scores.pop(exclude, None)  # the investor of the sentence at hand
+        if not scores:
+            return None
         name = max(scores, key=lambda k: (scores[k][0], scores[k][1]))
         return name, bool(scores[name][2])
 
@@ -893,9 +905,11 @@ class _Article:
         return bool(self.title) and re.search(rf"(?<!\w){re.escape(head)}(?!\w)", self.title) is not None
 
     def named_count(self, name: str) -> int:
-        """How often the text writes the name (its first word for a longer name)."""
+        """How often the text writes the name (its first word for a longer name; cached)."""
         head = name.split()[0] if name.split() else name
-        return len(re.findall(rf"(?<!\w){re.escape(head)}(?!\w)", self.text))
+        if head not in self._named:
+            self._named[head] = len(re.findall(rf"(?<!\w){re.escape(head)}(?!\w)", self.text))
+        return self._named[head]
 
     def company(
         self, idx: int, sent: str, a: _Amount, cue: re.Match[str], kind: str, region: int
@@ -923,10 +937,7 @@ class _Article:
             named = next((c for c in cands if c.start == target.end() and not c.modifier), None)
             if named:
                 return named.name, named.vendor
-        ctx = self.context(idx)
-        if ctx and ctx[0] != investor.name:
-            return ctx
-        return None
+        return self.context(idx, exclude=investor.name)
 
     def _rules_company(self, idx: int, sent: str, a: _Amount, cue: re.Match[str], kind: str, region: int,
                        cands: list[_Cand]) -> tuple[str, bool] | None:
@@ -942,7 +953,9 @@ class _Article:
             return investee.name, investee.vendor
         into = _INTO_RE.match(sent, a.end, min(len(sent), a.end + 60))
         if into and _INVESTOR_CUE_RE.match(cue.group()) and _COMPANY_DESCRIPTION_RE.match(sent, into.end()):
-            return self.context(idx)  # 'invest $10bn in the Claude developer': the company just named
+            investor = _subject(cands, 0, min(cue.start(), a.start), sent)  # 'Nvidia will invest ... in
+            # the Claude developer': the company just named, never the investor
+            return self.context(idx, exclude=self.resolve(investor.name)[0] if investor else "")
         anchor = min(cue.start(), a.start)
         chosen = _subject(cands, region, anchor, sent) or _subject(cands, 0, anchor, sent)
         if chosen and _INVESTS_RE.search(sent[chosen.end : a.start]):
