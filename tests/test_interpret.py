@@ -55,6 +55,12 @@ def test_what_follows_a_negation_is_not_asked_for():
     assert "currency:EUR" in keys("AI companies that raised money in euros")
 
 
+def test_currencies_after_a_negation_ask_for_every_other_currency():
+    found = keys("Which AI companies raised money in currencies other than US dollars or euros?")
+    assert "currency:!EUR,USD" in found and not {"currency:USD", "currency:EUR"} & found
+    assert "currency:!USD" in keys("Levées de fonds dans une autre devise, sauf le dollar")
+
+
 def test_common_words_are_not_names():
     assert not {k for k in keys("Which company won the tender?") if k.startswith("currency")}
     assert not {k for k in keys("us and them") if k.startswith("jurisdiction")}
@@ -93,6 +99,14 @@ def test_a_question_over_facts_ranks_the_rows_that_answer_it(db):
     assert answering and sum(aid in answering for aid in ids) >= 4
     literal = [aid for aid, _ in rank_explained(db, Query(text, limit=5, interpret=False)).ranked]
     assert sum(aid in answering for aid in literal) < sum(aid in answering for aid in ids)
+
+
+def test_a_negated_currency_ranks_the_rounds_in_other_currencies(db):
+    ranking = rank_explained(db, Query("AI funding rounds in currencies other than US dollars", limit=10))
+    assert ranking.used_chips
+    other = {r[0] for r in db.execute("select article_id from funding_events where currency != 'USD'")}
+    ids = [aid for aid, _ in ranking.ranked]
+    assert other and sum(aid in other for aid in ids[:5]) >= 3
 
 
 def test_a_query_of_names_and_a_year_browses_newest_first(db):

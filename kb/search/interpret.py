@@ -265,9 +265,17 @@ def interpret(text: str, *, today: dt.date | None = None) -> Interpretation:
         if m := pattern.search(text):
             chips.append(Chip("fact", fact, fact.replace("-", " "), m.start(), m.end()))
     unique: dict[str, Chip] = {}
+    excluded: list[Chip] = []
     for chip in sorted(chips, key=lambda c: c.start):
         if not NEGATION.search(text[max(0, chip.start - 40):chip.start]):
             unique.setdefault(chip.key, chip)
+        elif chip.kind == "currency":
+            excluded.append(chip)
+    if excluded:  # "raised in currencies other than US dollars or euros": every other currency
+        codes = sorted({c.value for c in excluded})
+        other = Chip("currency", "!" + ",".join(codes), "currency not " + " or ".join(codes),
+                     excluded[0].start, excluded[-1].end)
+        unique.setdefault(other.key, other)
     return Interpretation(text, list(unique.values()))
 
 
@@ -322,7 +330,10 @@ def _condition(chip: Chip, lexicon: Lexicon) -> Condition:
         return Condition(where, f"articles a where {where}", [since, until])
     funding = "funding_events f"
     args: list[Any] = []
-    if kind == "currency":
+    if kind == "currency" and value.startswith("!"):
+        codes = value[1:].split(",")
+        where, args = f"f.currency not in ({','.join('?' * len(codes))})", codes
+    elif kind == "currency":
         where, args = "f.currency = ?", [value]
     elif kind == "amount":
         funding += " join funding_ledger l on l.id = f.event_id"
