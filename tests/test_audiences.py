@@ -92,6 +92,7 @@ def test_grouped_cross_validation_clears_its_floor(sample: dict[str, Any]) -> No
     assert any(line.startswith("best for, macro-F1") for line in lines)
 
 
+@pytest.mark.slow  # crawls and enriches the 200 training articles (about a minute)
 def test_the_shipped_weights_are_the_fit_on_the_sample_and_the_training_articles(
         sample: dict[str, Any], tmp_path: Path) -> None:
     inputs, labels, outlets = audience_examples(sample["db"], sample["cv"])
