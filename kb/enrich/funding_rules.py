@@ -742,6 +742,7 @@ class _Article:
     _known: tuple[str, ...] | None = None
     _capitalised: dict[str, int] | None = None
     _named: dict[str, int] = field(default_factory=dict)
+    _contexts: dict[tuple[int, str], tuple[str, bool] | None] = field(default_factory=dict)
     scorer: CompanyScorer | None = None  # the learned choice of company; None: the rules alone
     trace: list[tuple[str, _Amount, list[Option]]] | None = None  # candidates seen, for training
 
@@ -865,6 +866,13 @@ class _Article:
         return self._mentions[idx]
 
     def context(self, idx: int, exclude: str = "") -> tuple[str, bool] | None:
+        """The company of the last few sentences (see ``_context``), cached: a sentence's drafts join
+        only after all its amounts are read, so the answer holds for the whole sentence."""
+        if (idx, exclude) not in self._contexts:
+            self._contexts[idx, exclude] = self._context(idx, exclude)
+        return self._contexts[idx, exclude]
+
+    def _context(self, idx: int, exclude: str) -> tuple[str, bool] | None:
         """The company a pronoun most likely refers to: the most salient one of the last few sentences.
 
         A sentence's subject counts 2/distance, any other mention 0.5/distance (half that for a name the
