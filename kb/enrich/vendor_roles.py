@@ -1,6 +1,6 @@
 """Vendor roles: is an article about a vendor (``main``), or does it name it in passing (``mentioned``)?
 
-A logistic regression over ten features of how the article names each vendor, each one a thing an
+A logistic regression over eleven features of how the article names each vendor, each one a thing an
 editor would point at:
 
 * ``in_title``, ``in_lead``: named in the headline, or in the first two sentences;
@@ -9,7 +9,10 @@ editor would point at:
 * ``list_rate``: how often it sits in a sentence naming three vendors or more (a list);
 * ``cue_rate``: how often "such as", "rivals", "like", "wie", "comme"… come just before it;
 * ``first_pos``: how late it first appears;
-* ``log_vendors``: how many vendors the article names.
+* ``log_vendors``: how many vendors the article names;
+* ``to_top``: its mentions against the most-named vendor's (log scale), so that the co-subjects of a
+  story (a supplier financing its customer, four companies' capex side by side) stand out from
+  the vendors named once in passing, however many the article names.
 
 The weights are fitted on the hand-labelled roles of the sample corpus
 (``kb/evaluation/corpus/vendor_roles.json``) and shipped in ``kb/data/vendor_roles.json``;
@@ -33,10 +36,10 @@ from kb.core.text import sentences
 from kb.enrich.gazetteer import Gazetteer
 
 MODEL_PATH = bundled("kb", "data", "vendor_roles.json")
-VERSION = "roles-1"
+VERSION = "roles-2"
 THRESHOLD = 0.35  # on the sample's leave-one-outlet-out folds: recall 0.91 at precision 0.91
 FEATURES = ("in_title", "in_lead", "share", "top", "log_mentions", "subject_rate", "list_rate",
-            "cue_rate", "first_pos", "log_vendors")
+            "cue_rate", "first_pos", "log_vendors", "to_top")
 LEAD_SENTENCES = 2
 SUBJECT_WORDS = 4
 LIST_SIZE = 3
@@ -77,7 +80,8 @@ def role_features(title: str, text: str, gazetteer: Gazetteer) -> dict[str, list
         m = max(1, c["mentions"])
         out[name] = [float(name in in_title), float(name in in_lead), m / max(1, total),
                      float(name == top), math.log1p(m), c["subject"] / m, c["list"] / m,
-                     c["cue"] / m, min(first[name], 20) / 20, math.log1p(len(counts))]
+                     c["cue"] / m, min(first[name], 20) / 20, math.log1p(len(counts)),
+                     math.log1p(m) / math.log1p(max(1, counts[top]["mentions"]))]
     return out
 
 
