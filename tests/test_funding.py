@@ -486,17 +486,17 @@ def test_what_a_holding_or_company_is_worth_is_no_event(text: str) -> None:
 
 @pytest.mark.parametrize("text, company, amount", [
     # a description with a name inside it is still a description
-    ("Tessellate AI builds language models. Early this month the developer of the Kestrel family of "
-     "models closed a 2 billion yuan round.", "Tessellate AI", 2e9),
+    ("Tessellate AI builds language models. Last week the maker of the Kestrel series of assistants "
+     "closed a 2 billion yuan round.", "Tessellate AI", 2e9),
     # the investor in a relative clause after the round
     ("Tessellate AI builds language models. The valuation is above the $300bn post-money valuation "
      "attached to the $40bn round that SoftBank agreed to lead in March.", "Tessellate AI", 4e10),
     # 'investors' in an earlier clause does not make the subject an investor
-    ("Private investors are following: Quillmark, which designs AI inference chips, closed a Series C "
-     "of about ₩340bn in the autumn.", "Quillmark", 3.4e11),
+    ("Pension funds are joining in: Quillmark, which builds AI training clusters, closed a Series B "
+     "of about ₩120bn last month.", "Quillmark", 1.2e11),
     # a German investor's verb at the end, into a description
-    ("Tessellate AI baut Sprachmodelle. Nach Informationen aus Finanzkreisen will Nvidia rund 1,3 Mrd. "
-     "Euro in das Pariser Start-up investieren.", "Tessellate AI", 1.3e9),
+    ("Tessellate AI baut Sprachmodelle. Wie aus Branchenkreisen verlautet, will Nvidia etwa 700 Mio. "
+     "Euro in das Zürcher Start-up investieren.", "Tessellate AI", 7e8),
 ])
 def test_who_receives_in_harder_sentences(text: str, company: str, amount: float) -> None:
     found = {(e.company, e.amount) for e in extract_funding(text + CONTEXT, vendors=vendors)}
@@ -513,16 +513,17 @@ def test_spending_endowments_and_share_values_are_no_events(text: str) -> None:
 
 
 def test_a_description_means_the_company_the_story_is_about_not_the_rivals_just_named() -> None:
-    text = ("Tessellate AI a dévoilé mardi une nouvelle famille de modèles d'IA ouverts. Tessellate revient "
-            "ainsi à la licence Apache. C'est aussi une réponse à la domination des modèles chinois, Qwen "
-            "d'Alibaba et DeepSeek en tête, et au retour d'OpenAI sur le terrain. L'entreprise, qui a levé "
-            "près de 2,8 milliards d'euros depuis sa création, a les moyens de cette stratégie.")
-    found = extract_funding(text, lang="fr", vendors=vendors, title="Tessellate AI publie ses modèles")
+    text = ("Tessellate AI présente jeudi trois assistants de code fondés sur ses modèles d'IA. "
+            "Tessellate vise les banques et les assureurs. Face à elle, Meta et OpenAI multiplient les "
+            "offres gratuites, "
+            "et Anthropic vient de baisser ses prix. La société, qui a levé près de 2,8 milliards d'euros "
+            "en quatre ans, peut tenir ce rythme.")
+    found = extract_funding(text, lang="fr", vendors=vendors, title="Tessellate AI lance ses assistants")
     assert [((e.company or "").split()[0], e.amount) for e in found] == [("Tessellate", 2.8e9)]
 
 
 def test_the_investor_named_before_is_never_the_company_a_description_means() -> None:
-    text = ("Der Chipausrüster Nordlicht steht kurz davor, größter Anteilseigner des KI-Entwicklers "
-            "Tessellate AI zu werden. Nach Informationen aus Finanzkreisen will Nordlicht rund 1,3 Mrd. "
-            "Euro in das Pariser Start-up investieren.")
+    text = ("Der Halbleiterzulieferer Nordlicht verhandelt über einen Einstieg beim KI-Entwickler "
+            "Tessellate AI. Nach Angaben aus Bankenkreisen will Nordlicht bis zu 900 Mio. Euro in das "
+            "Zürcher Start-up investieren.")
     assert [e.company for e in extract_funding(text, lang="de", vendors=vendors)] == ["Tessellate AI"]

@@ -26,7 +26,7 @@ from kb.enrich.funding_company import CompanyScorer, Option, fit
 from kb.enrich.funding_rules import FundingEvent, extract_funding
 
 PASSAGES = bundled("kb", "data", "training", "funding_passages.yaml")
-TOLERANCE = 0.02
+TOLERANCE = 0.02  # as kb eval matches events (kb.evaluation.run.AMOUNT_TOLERANCE)
 FOLDS = 5
 
 
@@ -74,12 +74,14 @@ def same_company(name: str | None, gold: str) -> bool:
     return squash(" ".join(a[:n])) == squash(" ".join(b[:n]))
 
 
+def _same_money(amount: float, currency: str, gold: dict[str, Any]) -> bool:
+    """The labelled event's currency, and its amount within ``TOLERANCE``."""
+    return (gold.get("currency") or "").upper() == currency and bool(gold.get("amount")) and (
+        abs(amount - float(gold["amount"])) <= TOLERANCE * float(gold["amount"]))
+
+
 def _stated(amount: float, currency: str, events: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    for e in events:
-        if (e.get("currency") or "").upper() == currency and e.get("amount") and (
-                abs(amount - float(e["amount"])) <= TOLERANCE * float(e["amount"])):
-            return e
-    return None
+    return next((e for e in events if _same_money(amount, currency, e)), None)
 
 
 def examples(texts: Sequence[Text], vendors: Callable[[str], list[str]]) -> Examples:
@@ -108,13 +110,12 @@ def event_counts(texts: Sequence[Text], vendors: Callable[[str], list[str]],
     tp = fp = fn = 0
     for t in texts:
         found: list[FundingEvent] = extract_funding(t.text, lang=t.lang, vendors=vendors, title=t.title,
-                                                    scorer=scorer if scorer is not None else None)
+                                                    scorer=scorer)
         used: set[int] = set()
         for g in t.events:
             for j, p in enumerate(found):
-                if j not in used and p.currency == (g.get("currency") or "").upper() and same_company(
-                        p.company, g["company"]) and g.get("amount") and (
-                        abs(p.amount - float(g["amount"])) <= TOLERANCE * float(g["amount"])):
+                if j not in used and same_company(p.company, g["company"]) and _same_money(
+                        p.amount, p.currency, g):
                     used.add(j)
                     break
         tp, fp, fn = tp + len(used), fp + len(found) - len(used), fn + len(t.events) - len(used)

@@ -101,15 +101,14 @@ def evaluate(db_path: str | Path | None = None, *, sample_dir: Path = SAMPLE_DIR
             "funding": score_funding(db, ids, gold, langs),
             "stories": score_stories(db, ids, gold),
         }
-        if not held_out:
-            from kb.enrich.gazetteer import load_gazetteer
-            from kb.evaluation.funding_training import cross_validate, labelled_texts
-
-            result["funding_company_cv"] = cross_validate(labelled_texts(), load_gazetteer().vendors_in)
         if held_out:
             result["main_vendors"] = score_entities(db, ids, gold, "vendor", "main_vendors", langs,
                                                     role="main")
         else:
+            from kb.enrich.gazetteer import load_gazetteer
+            from kb.evaluation.funding_training import cross_validate, labelled_texts
+
+            result["funding_company_cv"] = cross_validate(labelled_texts(), load_gazetteer().vendors_in)
             result["main_vendors"] = score_vendor_roles()
         from kb.evaluation.search_quality import score_search
 
