@@ -527,3 +527,60 @@ def test_the_investor_named_before_is_never_the_company_a_description_means() ->
             "Tessellate AI. Nach Angaben aus Bankenkreisen will Nordlicht bis zu 900 Mio. Euro in das "
             "Zürcher Start-up investieren.")
     assert [e.company for e in extract_funding(text, lang="de", vendors=vendors)] == ["Tessellate AI"]
+
+
+@pytest.mark.parametrize("text, lang, company, amount", [
+    # names written in lower case: with a digit or a domain, after or before a word for a company
+    ("q4ml has raised $14 million to build AI agents for accountants.", "en", "q4ml", 1.4e7),
+    ("Say hello to vanta.ai, a two-person team. The tiny start-up raised a $3 million seed round.",
+     "en", "vanta.ai", 3e6),
+    ("Das Leipziger Start-up quorra hat 5 Mio. Euro für seine KI-Agenten eingesammelt.", "de", "quorra", 5e6),
+    ("Nvidia is buying lumen, the robotics start-up founded by two former engineers, for $900 million.",
+     "en", "lumen", 9e8),
+    # a possessive place before the name is no company
+    ("Also on Friday: Oslo's Fjordmind raised $25M for its inference chips.", "en", "Fjordmind", 2.5e7),
+    # the company is the one a stake is taken in, however far before the amount
+    ("Amazon is taking a majority stake in Kestrel Robotics, a drone start-up, for about $400 million.",
+     "en", "Kestrel Robotics", 4e8),
+    # a price paid for a company, or for shares of it
+    ("Two years ago Microsoft paid about $650 million for Corvid Labs, an AI start-up.", "en", "Corvid Labs",
+     6.5e8),
+    ("Meta agreed to buy $3 billion of Corvid Labs common stock, the AI developer said.", "en", "Corvid Labs",
+     3e9),
+    # a company that sells itself is the one bought
+    ("Corvid Labs, the speech-recognition firm, agreed to sell itself to Nvidia for $300 million.", "en",
+     "Corvid Labs", 3e8),
+    # French and German: a description after 'dans', an investor before 'an'
+    ("Corvid Labs conçoit des modèles de langage. Nvidia va injecter 40 millions d'euros dans l'éditeur "
+     "lyonnais.", "fr", "Corvid Labs", 4e7),
+    ("Nvidia beteiligt sich an Fjordmind. Das Start-up aus Oslo, das KI-Chips entwirft, hat 60 Mio. Euro "
+     "eingesammelt; Nvidias Fonds NVentures ist ebenfalls dabei.", "de", "Fjordmind", 6e7),
+])
+def test_who_receives_names_written_oddly_and_bought_indirectly(text: str, lang: str, company: str,
+                                                                 amount: float) -> None:
+    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
+    assert (company, amount) in found, found
+
+
+def test_a_second_investor_after_a_comma_invests_in_the_same_company() -> None:
+    text = ("Fjordmind Systems entwickelt KI-Chips. SAP will bis zu 70 Mio. Euro in das Unternehmen "
+            "investieren, Nvidia bis zu 30 Mio. Euro.")
+    found = extract_funding(text, lang="de", vendors=vendors)
+    assert sorted((e.company, e.amount) for e in found) == [("Fjordmind Systems", 3e7),
+                                                             ("Fjordmind Systems", 7e7)]
+
+
+@pytest.mark.parametrize("text, lang", [
+    # the AI sector in words the rules did not know: ML, machine vision, robots, chips in French
+    ("Kestrel, which sells ML experiment tracking, raised $30 million.", "en"),
+    ("Kestrel, spécialiste de la vision industrielle, a levé 30 millions d'euros.", "fr"),
+    ("Kestrel conçoit des puces pour satellites et a levé 30 millions d'euros.", "fr"),
+    ("Kestrel Systems, ein Hersteller von Inspektionsdrohnen, hat 30 Mio. Euro eingesammelt.", "de"),
+])
+def test_ai_sector_companies_the_gazetteer_does_not_know(text: str, lang: str) -> None:
+    assert [e.amount for e in extract_funding(text, lang=lang, vendors=vendors)] == [3e7]
+
+
+def test_a_french_adjective_after_start_up_is_no_name() -> None:
+    event = one("La start-up nantaise Kestrel a levé 12 millions d'euros pour ses modèles d'IA.", lang="fr")
+    assert event.company == "Kestrel"

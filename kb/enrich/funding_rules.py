@@ -36,7 +36,7 @@ from kb.core.text import sentence_spans
 from kb.enrich.funding_company import CompanyScorer, Option, load_company_scorer
 from kb.enrich.funding_company import options as company_options
 
-RULES_VERSION = "3"
+RULES_VERSION = "4"
 COMMON_WORDS = bundled("kb", "data", "common_words.txt")
 
 VendorFinder = Callable[[str], list[str]]
@@ -229,7 +229,8 @@ _RAISE_RE = re.compile(
     r"sammelt|eingesammelt|einsammeln|eingeworben|wirbt|Finanzierungsrunde|Finanzierung|Runde|erhält|"
     r"erhalten|erhielt|einnehmen|eingenommen|steuert|beigesteuert|investieren|investir|injecter|"
     r"c[èé]d(?:é|e|ent|er)|boucl[ée]\w*|"
-    r"Kapitalerhöhung|Investition|investiert|Beteiligung)\b"
+    r"Kapitalerhöhung|Investition|investiert|Beteiligung|Eigenkapital|apport(?:e|er|é|ent)|"
+    r"receiv(?:e|es|ed|ing))\b"
     r"|Series[ -][A-K]\b|s[ée]rie [A-K]\b|\bseed\b|Seed-Runde|\bamorçage\b",
     _I,
 )
@@ -244,8 +245,8 @@ _DEBT_RE = re.compile(
     _I,
 )
 # a grant or subsidy next to the amount: public money to a named company ('a £12m grant to Lumai')
-_GRANT_RE = re.compile(r"\b(?:grants?|subsid(?:y|ies)|subventions?|aides? publiques?|Zuschuss|Zuschüsse|"
-                       r"Fördermittel|Förderung)\b", _I)
+_GRANT_RE = re.compile(r"\b(?:grants?|award(?:s|ed|ing)?|subsid(?:y|ies)|subventions?|aides? publiques?|dons|"
+                       r"Zuschuss|Zuschüsse|Fördermittel|Förderung)\b", _I)
 _GRANT_NEAR = 30
 _TO_RE = re.compile(r"\s*(?:\S+\s+){0,3}?(?:to|for|à|an|für)\s+", _I)  # '£12m grant to', 'de 15 M€ à'
 _DEBT_WORD_RE = re.compile(r"\b(?:debt|borrowing|convertible|loans?|dette|emprunts?|obligations convertibles|"
@@ -255,7 +256,7 @@ _EQUITY_WORD_RE = re.compile(r"\b(?:equity|new shares|shares|fonds propres|actio
 _ACQ_RE = re.compile(
     r"\b(?:acquir(?:e|es|ed|ing)|acquisition|buy(?:s|ing)?|bought|purchas(?:e|es|ed|ing)|takeover|"
     r"take(?:s)? over|snap(?:s|ped|ping)? up|sell(?:s|ing)? itself|sold itself|rachat|rach[èe]t\w*|acquiert|"
-    r"Übernahme|übernimmt|übernommen|übernehmen|kauft|gekauft)\b",
+    r"Übernahme|übernimmt|übernommen|übernehmen|kauft|gekauft|paid|pays|paying)\b",
     _I,
 )
 _SECONDARY_RE = re.compile(
@@ -326,6 +327,11 @@ _INVEST_VERB_RE = re.compile(r"invest(?:s|ed|ing|ir|ira|iront|it|iert|ieren)?$",
 _INFRA_OF_RE = re.compile(r"\s*(?:of|d['’]|de)\s*(?:\w+[\s-]+){0,2}?(?:data[- ]?cent\w*|infrastructure|"
                           r"compute|capacity|capex|spending|investments?)\b", _I)
 _INTO_RE = re.compile(r"\s*(?:\([^()]{0,40}\)\s*)?(?:in|into|dans)\s+", _I)  # 'invested $1bn (€0.9bn) in'
+# 'is acquiring a controlling stake in Lanying Robotics ... for 1.2bn yuan', 'a pris une participation
+# dans Stellia, au sein d'un tour de 18 millions': the company named before the amount
+_STAKE_BEFORE_RE = re.compile(
+    r"\b(?:stake|holding|shareholding|participation|Beteiligung|Anteile?)\s+(?:in|dans|an|bei)\s+"
+    r"(?:(?:the|der|die|das|dem|den)\s+)?", _I)
 _STAKE_IN_RE = re.compile(
     r"\s*(?:of\s+)?(?:new\s+)?(?:investment|equity|capital)\s+(?:in|into)\s+"
     r"|\s*for\s+(?:an?\s+)?(?:\S+\s+){0,2}?(?:stake|holding|shareholding)\s+in\s+",
@@ -339,17 +345,19 @@ _ROUND_RE = re.compile(
 )
 _AI_RE = re.compile(
     r"\bAI\b|\bKI\b|\bIA\b|artificial[- ]intelligence|intelligence artificielle|künstliche\w* Intelligenz|"
-    r"machine learning|deep learning|\bLLMs?\b|language models?|modèles? de langage|Sprachmodell|\bGPUs?\b|"
+    r"machine[- ]learning|deep[- ]learning|\bML\b|MLOps|\bLLMs?\b|language models?|modèles? de langage|"
+    r"Sprachmodell|\bGPUs?\b|"
     r"accelerators?|inference|chatbots?|neural|generative|générative|generativ|foundation models?|"
-    r"frontier models?|data[- ]cent(?:re|er)s?|centres? de données|Rechenzentr|robot|semiconductor|"
+    r"frontier models?|data[- ]cent(?:re|er)s?|centres? de données|Rechenzentr|[Rr]obot|semiconductor|"
     r"\bchips?\b|open[- ]weight|\bcompute\b|frontier labs?|research labs?|"
     r"model (?:builders?|makers?|developers?|safety)|"
     r"\bTPUs?\b|tensor processing|training runs?|\bmodèles?\b|\bModell|"
     r"\b(?:image|video|speech|audio|voice|open|reasoning|coding|AI|large) models?\b|model repositor|"
-    r"speech[- ]recognition|transcription|reconnaissance vocale|Spracherkennung|computer vision|"
-    r"optical computing|self-driving|autonomous (?:driving|agents?|vehicles?|systems?)|"
-    r"agents (?:IA|autonomes)|AI agents?|KI-Agenten|robotaxi|humanoid|drones?|Drohnen\w*|"
-    r"machine translation|enterprise search"
+    r"speech[- ]recognition|transcription|reconnaissance vocale|Spracherkennung|computer[- ]vision|"
+    r"vision (?:industrielle|par ordinateur)|Bildverarbeitung|"
+    r"optical[- ]computing|self-driving|autonomous (?:driving|agents?|vehicles?|systems?)|"
+    r"agents (?:IA|autonomes)|AI agents?|KI-Agenten|robotaxi|humanoid|drones?|[Dd]rohnen\w*|"
+    r"machine translation|enterprise[- ]search|\bpuces?\b|\bChips?\b|Chip(?:entwickl|herstell|design)"
 )
 _LEFT, _RIGHT = 160, 100
 _DIGIT_RE = re.compile(r"\d")
@@ -360,7 +368,7 @@ _CUE_STEMS = _words(
     eingeworben wirbt runde erhält beteiligung series serie série seed amorçage debt loan credit revolving
     notes bond lender prêt emprunt dette kredit darlehen acqui buy bought purchas take rachat rachè rachet
     borrow cession snap itself récolt cédé cède cèdent céder bouclé boucle grant subsid subvention zuschuss
-    förder réuni recueilli erhalten erhielt
+    förder réuni recueilli erhalten erhielt eigenkapital apport receiv award dons paid pays paying
     einnehm eingenommen steuert beigesteuert ipo listing offering flotation public börse bourse cotation
     übernahme übernimmt übernommen übernehmen kauf valu price valoris bewert"""
 )
@@ -436,8 +444,20 @@ def _role(
     return "event" if dist < neg else "none"
 
 
+_SHARES_OF_RE = re.compile(r"\s+of\s+(?:(?:the|its)\s+)?([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*){0,3})\s+"
+                           r"(?:(?:common|ordinary|preferred|new)\s+)?(?:stock|shares)\b")
+
+
+def _shares_of(sent: str, a: _Amount) -> re.Match[str] | None:
+    """'agreed to buy $2bn of Intel common stock': shares of a named company, bought from it."""
+    return _SHARES_OF_RE.match(sent, a.end, min(len(sent), a.end + 80))
+
+
 def _kind(sent: str, a: _Amount, lo: int, hi: int, cue_label: str) -> str:
     """equity | debt | mixed | valuation-only | acquisition, from the words around the amount."""
+    if cue_label == "acquisition" and (_STAKE_IN_RE.match(sent, a.end, min(len(sent), a.end + 60))
+                                       or _shares_of(sent, a)):
+        return "equity"  # 'paid $1.2bn for a 20% stake in Corvid Labs', 'buy $2bn of Intel stock
     if cue_label in ("acquisition", "grant", "ipo"):
         return cue_label
     if _SECONDARY_RE.search(sent, lo, hi):
@@ -483,7 +503,8 @@ _TARGET_RE = re.compile(r"\b(?:in|into|dans|an|bei)\s+", _I)
 _COMPANY_DESCRIPTION_RE = re.compile(
     r"(?:the|a|an|its|l['’]|le|la|das|den|dem|die|ein|einen)\s*(?:[\w.-]+\s+){0,4}?"
     r"(?:developer|start-?up|company|firm|lab|maker|designer|spin-?out|spin-?off|provider|operator|"
-    r"group|jeune pousse|entreprise|société|Unternehmen|Start-up|Entwickler|Hersteller)s?\b", _I)
+    r"group|jeune pousse|entreprise|société|éditeur|fabricant|concepteur|spécialiste|développeur|pépite|"
+    r"Unternehmen|Start-up|Entwickler|Hersteller|Anbieter|Spezialist|Softwarehaus|Firma)s?\b", _I)
 
 
 def _into_vendor(art: _Article, sent: str, a: _Amount) -> bool:
@@ -518,9 +539,19 @@ def _drop_conversions(sent: str, amounts: list[_Amount]) -> list[_Amount]:
 
 # up to six capitalised words ('Black Forest Labs', 'Weights & Biases'), or a camel name ('xAI')
 _CAP_RE = re.compile(
-    r"(?<![\w\-])(?:[A-ZÀ-ÖØ-Þ]|[a-z](?=[A-Z]))[\w&]*+(?:[ \u00a0](?:&[ \u00a0])?[A-ZÀ-ÖØ-Þ0-9][\w&]*+){0,5}"
+    r"(?<![\w\-])(?:[A-ZÀ-ÖØ-Þ]|[a-z](?=[A-Z]))(?:[\w&]|:(?=[a-z]))*+"
+    r"(?:[ \u00a0](?:&[ \u00a0])?[A-ZÀ-ÖØ-Þ0-9][\w&]*+){0,5}"
 )
 _WORD_RE = re.compile(r"\w+")
+# names written in lower case: with a digit or a domain ('n8n', 'kiln.ai'), or right after a word for a
+# company ('the hardware start-up io', 'das Kölner Start-up heyqa') or before one in an apposition
+# ('io, the hardware start-up')
+_LOWER_NAME = r"[a-z][\w.]*[a-z0-9](?<!ed)(?<!ing)"
+_ODD_NAME_RE = re.compile(r"(?<![\w.@/-])(?:[a-z]+\d[a-z\d]*|[a-z][\w-]*\.(?:ai|io|so|dev|com))(?![\w@/-])")
+_COMPANY_NOUN = r"(?:start-?ups?|Start-?ups?|company|firm|Unternehmen|Firma|société|jeune pousse|spin-?off)"
+_AFTER_NOUN_RE = re.compile(rf"\b{_COMPANY_NOUN}\s+({_LOWER_NAME})(?![\w-])")
+_BEFORE_NOUN_RE = re.compile(rf"(?<![\w-])({_LOWER_NAME}),\s+(?:the|a|an|la|le|une|un|das|ein)\s+"
+                             rf"(?:[\w-]+\s+){{0,3}}[\w-]*?{_COMPANY_NOUN}\b")
 _RELATIVE_RE = re.compile(r"(?:['’]s)?,\s+(?:which|who|whose|qui|dont|das|die|der)\b")
 _APPOSITION_RE = re.compile(
     r",\s+(?:a|an|the|which|who|whose|known|founded|backed|based|once|now|formerly|itself|la|le|l['’]|une|un|"
@@ -686,6 +717,8 @@ def _german_name(name: str, prev: list[str], nxt: list[str], sentence_initial: b
     to look like a name (ElevenLabs, G42) or to recur in the text, unlike 'Angeführt wird ...'."""
     if prev and _is_german_descriptor(prev[-1]):
         return True  # 'das Start-up Helsing', 'der Chipentwickler Sirius Silicon'
+    if prev and prev[-1] == "an" and set(prev[:-1]) & _INVESTOR_VERBS:
+        return True  # 'Nvidia beteiligt sich an Parloa'
     verb = bool(nxt and nxt[0] in _DE_VERBS | _DE_SUBJECT_VERBS) or bool(prev and prev[-1] in _DE_VERBS)
     if sentence_initial:  # 'Helsing ist in Gesprächen', not 'Angeführt wird ...'
         return _looks_like_name(name) or recurring or bool(nxt and nxt[0] in _DE_VERBS | _DE_SUBJECT_VERBS)
@@ -773,6 +806,8 @@ class _Article:
         """A single word the text also writes in lower case, or a common word of the languages
         ('Early this month ...', 'Reportedly, ...'), or an adverb: no name when it opens a sentence."""
         low = name.lower()
+        if _ODD_NAME_RE.fullmatch(name):  # 'n8n sorgt ...': a name the text always writes in lower case
+            return False
         return " " not in name and (low in self.lower_words() or low in common_words() or low.endswith("ly"))
 
     def lower_words(self) -> set[str]:
@@ -819,7 +854,7 @@ class _Article:
             or (len(nxt) > 1 and nxt[0] in ("has", "have", "had") and nxt[1] in _INVESTOR_VERBS)
         )
         c.modifier = sent[c.end : c.end + 1] == "-" or bool(nxt and nxt[0] in _ROLE_NOUNS - _STAFF_WORDS)
-        c.modifier |= bool(prev and prev[-1] in ("a", "an"))
+        c.modifier |= bool(self.lang == "en" and prev and prev[-1] in ("a", "an"))  # German 'an' is 'in'
         c.modifier |= bool(self.lang in ("fr", "de") and prev and prev[-1] in _ARTICLES)
         if not c.vendor:
             words = {w.lower() for w in c.name.split()}
@@ -842,6 +877,10 @@ class _Article:
                 start, end, written = trimmed
                 name, vendor = self.resolve(written)
                 cands.append(self._flags(sent, _Cand(start, end, name, vendor), start == first))
+        for start, end in self.lower_case_names(sent, lo, hi):
+            if not any(c.start < end and start < c.end for c in cands):
+                name, vendor = self.resolve(sent[start:end])
+                cands.append(self._flags(sent, _Cand(start, end, name, vendor), start == first))
         literal = [*self.vendors_in(sent[lo:hi]), *self.known] if self.vendors else []
         for name in dict.fromkeys(literal):
             for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", sent[lo:hi]):
@@ -852,7 +891,20 @@ class _Article:
         for m in _APPOSITION_RE.finditer(sent, lo, hi):
             for c in cands:
                 c.aside |= m.start() < c.start and c.end <= m.end()
-        return sorted(cands, key=lambda c: c.start)
+        cands.sort(key=lambda c: c.start)
+        for owner, named in zip(cands, cands[1:], strict=False):  # "Tel Aviv's Orca Runtime raised"
+            if owner.possessive and not owner.vendor and named.start - owner.end <= 3:
+                owner.modifier = True
+        return cands
+
+    def lower_case_names(self, sent: str, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Spans of names written in lower case in sent[lo:hi] (not common words of the languages)."""
+        spans = [m.span() for m in _ODD_NAME_RE.finditer(sent, lo, hi)]
+        spans += [m.span(1) for m in _BEFORE_NOUN_RE.finditer(sent, lo, hi) if m.group(1) not in _STOP]
+        if self.lang != "fr":  # French adjectives follow the noun: 'la start-up bordelaise'
+            spans += [m.span(1) for m in _AFTER_NOUN_RE.finditer(sent, lo, hi)  # not 'the company said'
+                      if m.group(1) not in common_words() and m.group(1) not in _STOP]
+        return sorted(set(spans))
 
     def mentions(self, idx: int) -> list[_Cand]:
         """Plausible company names of sentence `idx` (cached)."""
@@ -973,7 +1025,9 @@ class _Article:
         ctx = self.context(idx)
         if ctx:
             return ctx
-        after = [c for c in cands if c.start >= a.end and c.subject_ok]
+        clause_end = sent.find(";", a.end)  # never a name past the clause ('...; X ist ebenfalls dabei')
+        after = [c for c in cands if c.start >= a.end and c.subject_ok
+                 and (clause_end < 0 or c.start < clause_end)]
         return (after[0].name, after[0].vendor) if after else None
 
 
@@ -1006,6 +1060,10 @@ def _investee(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> 
     m = _STAKE_IN_RE.match(sent, a.end, hi)
     if not m and _INVESTOR_CUE_RE.match(cue.group()):
         m = _INTO_RE.match(sent, a.end, hi)
+    if not m and (shares := _shares_of(sent, a)):
+        return next((c for c in cands if c.start == shares.start(1) and not c.modifier), None)
+    if not m:
+        m = _last_match(_STAKE_BEFORE_RE, sent, max(0, a.start - 160), a.start)
     if not m:
         return None
     return next((c for c in cands if c.start == m.end() and not c.modifier), None)
@@ -1023,10 +1081,17 @@ def _recipient(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) ->
     return (before[-1].name, before[-1].vendor) if before else None
 
 
+_FOR_RE = re.compile(r"\s*(?:\([^()]{0,40}\)\s*)?(?:for|pour|für)\s+", _I)
+# 'Speechmatics agreed to sell itself to Deepgram': the seller is bought
+_SELLS_ITSELF_RE = re.compile(r"\bsell(?:s|ing)?\s+itself\b|\bse\s+vendre\b|\bsich\s+(?:an\s+\S+\s+)?verkauf",
+                              _I)
+
+
 def _acquired(cands: list[_Cand], sent: str, cue: re.Match[str], a: _Amount) -> tuple[str, bool] | None:
     """The company bought: after the verb ('acquire X for $1bn', 'a $1bn takeover of X'), or before it
     in the passive ('X was acquired by'). 'bought $400m of chips' names no company bought."""
     passive = re.match(r"\s+(?:by|par|von|durch)\b", sent[cue.end() : cue.end() + 8], _I)
+    passive = passive or _SELLS_ITSELF_RE.search(sent, max(0, cue.start() - 30), cue.end() + 12)
     if passive:
         before = [c for c in cands if c.end <= cue.start() and not (c.investor or c.modifier or c.aside)]
         pick = before[-1] if before else None
@@ -1038,6 +1103,9 @@ def _acquired(cands: list[_Cand], sent: str, cue: re.Match[str], a: _Amount) -> 
             if cue.end() <= c.start < stop and not (c.modifier or c.prep in ("by", "par", "durch", "from"))
         ]
         pick = after[0] if after else None
+        if pick is None:  # 'paid around $700 million for Run:ai'
+            target = _FOR_RE.match(sent, a.end, min(len(sent), a.end + 40))
+            pick = next((c for c in cands if target and c.start == target.end() and not c.modifier), None)
     return (pick.name, pick.vendor) if pick else None
 
 
@@ -1067,7 +1135,8 @@ def _draft(
     if resolved is None:
         return None
     name, vendor = resolved
-    if {w.lower() for w in name.split()} & _PUBLIC_WORDS or not (vendor or art.ai or _AI_RE.search(sent)):
+    if {w.lower() for w in name.split()} & _PUBLIC_WORDS or not (
+            vendor or art.ai or _AI_RE.search(sent) or name.endswith(".ai")):
         return None
     rnd = _round(sent, a, lo, hi) if kind in ("equity", "mixed") else None
     event = FundingEvent(name, a.value, a.currency, kind, rnd, None, " ".join(sent.split()))
@@ -1128,6 +1197,8 @@ def _sentence_events(art: _Article, idx: int) -> None:
         if role == "event" and drafts and _is_part(sent, drafts[-1].amount, a):
             role = "none"
         prev_event = False
+        if role == "event" and drafts and _alongside_after_comma(sent, drafts[-1].amount, a):
+            role = "alongside"
         if role == "valuation":
             valuations.append(a)
         elif role == "event":
@@ -1136,7 +1207,7 @@ def _sentence_events(art: _Article, idx: int) -> None:
             if draft:
                 drafts.append(draft)
                 prev_event = True
-        elif drafts and cue[1] is None and _alongside(sent, drafts[-1].amount, a):
+        elif drafts and (role == "alongside" or cue[1] is None and _alongside(sent, drafts[-1].amount, a)):
             drafts.append(_Draft(replace(drafts[-1].event, amount=a.value, currency=a.currency, round=None,
                                          valuation=None), idx, drafts[-1].vendor, a))
             prev_event = True
@@ -1144,7 +1215,7 @@ def _sentence_events(art: _Article, idx: int) -> None:
     art.drafts.extend(drafts)
 
 
-_ALONGSIDE_RE = re.compile(r"^[^;:.]{0,30}?\b(?:and|with|while|et|und|sowie)\s+(?:\w+\s+){0,3}?"
+_ALONGSIDE_RE = re.compile(r"^[^;:.]{0,80}?\b(?:and|with|while|et|und|sowie)\s+(?:\w+\s+){0,3}?"
                            r"[A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*){0,3}\s+(?:\w+\s+){0,3}?$")
 
 
@@ -1153,6 +1224,18 @@ def _alongside(sent: str, first: _Amount, a: _Amount) -> bool:
     share in the same company, its verb left out (no cue of its own beside the amount)."""
     gap = sent[first.end : a.start]
     return bool(_ALONGSIDE_RE.match(gap)) and not _NEG_RE.search(gap)
+
+
+_ALONGSIDE_COMMA_RE = re.compile(r"^[^;:.]{0,60}?,\s+[A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*){0,3}\s+"
+                                 r"(?:(?:bis zu|up to|jusqu['’]à|rund|etwa|about|around|environ)\s+)?$")
+
+
+def _alongside_after_comma(sent: str, first: _Amount, a: _Amount) -> bool:
+    """'Siemens will bis zu 80 Mio. Euro in das Unternehmen investieren, Nvidia bis zu 40 Mio. Euro':
+    after a comma, a second investor's share in the company the first one invests in."""
+    gap = sent[first.end : a.start]
+    return (bool(_ALONGSIDE_COMMA_RE.match(gap)) and not _NEG_RE.search(gap)
+            and bool(_INVESTOR_CUE_RE.search(sent, 0, a.start)))
 
 
 def _is_part(sent: str, total: _Amount, a: _Amount) -> bool:
