@@ -584,3 +584,15 @@ def test_ai_sector_companies_the_gazetteer_does_not_know(text: str, lang: str) -
 def test_a_french_adjective_after_start_up_is_no_name() -> None:
     event = one("La start-up nantaise Kestrel a levé 12 millions d'euros pour ses modèles d'IA.", lang="fr")
     assert event.company == "Kestrel"
+
+
+@pytest.mark.parametrize("text, lang, company, amount", [
+    # a round in talks told without a verb of raising; French 'pour' is 'for', not 'pour in'
+    ("Kestrel AI a levé 20 millions d'euros, tandis que Fjordmind AI serait en discussions pour "
+     "60 millions d'euros.", "fr", "Fjordmind AI", 6e7),
+    ("Kestrel AI, bekannt für seine Sprachmodelle, verhandle mit Investoren über 150 Mio. Euro.", "de",
+     "Kestrel AI", 1.5e8),
+])
+def test_rounds_in_talks_without_a_verb_of_raising(text: str, lang: str, company: str, amount: float) -> None:
+    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
+    assert (company, amount) in found, found

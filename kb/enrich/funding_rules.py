@@ -230,7 +230,8 @@ _RAISE_RE = re.compile(
     r"erhalten|erhielt|einnehmen|eingenommen|steuert|beigesteuert|investieren|investir|injecter|"
     r"c[èé]d(?:é|e|ent|er)|boucl[ée]\w*|"
     r"Kapitalerhöhung|Investition|investiert|Beteiligung|Eigenkapital|apport(?:e|er|é|ent)|"
-    r"receiv(?:e|es|ed|ing))\b"
+    r"receiv(?:e|es|ed|ing)|en (?:discussions?|négociations?) pour|in (?:talks|negotiations) (?:for|over)|"
+    r"verhandel\w*|verhandl\w*)\b"
     r"|Series[ -][A-K]\b|s[ée]rie [A-K]\b|\bseed\b|Seed-Runde|\bamorçage\b",
     _I,
 )
@@ -369,6 +370,7 @@ _CUE_STEMS = _words(
     notes bond lender prêt emprunt dette kredit darlehen acqui buy bought purchas take rachat rachè rachet
     borrow cession snap itself récolt cédé cède cèdent céder bouclé boucle grant subsid subvention zuschuss
     förder réuni recueilli erhalten erhielt eigenkapital apport receiv award dons paid pays paying
+    discussion négociation talks negotiations verhand
     einnehm eingenommen steuert beigesteuert ipo listing offering flotation public börse bourse cotation
     übernahme übernimmt übernommen übernehmen kauf valu price valoris bewert"""
 )
@@ -1018,7 +1020,8 @@ class _Article:
             return self.context(idx, exclude=self.resolve(investor.name)[0] if investor else "")
         anchor = min(cue.start(), a.start)
         chosen = _subject(cands, region, anchor, sent) or _subject(cands, 0, anchor, sent)
-        if chosen and _INVESTS_RE.search(sent[chosen.end : a.start]):
+        invests = _INVESTS_RE.search(sent[chosen.end : a.start]) if chosen else None
+        if invests and not (self.lang == "fr" and invests.group().lower() == "pour"):  # French 'pour': 'for'
             return self._invested_in(idx, sent, a, cands, chosen)
         if chosen:
             return chosen.name, chosen.vendor

@@ -54,7 +54,7 @@ IN_TALKS = re.compile(
     r"\b(?:in (?:advanced |early |final )?(?:talks|discussions|negotiations)|reportedly|"
     r"is said to|are said to|according to (?:people|sources|reports|a person)|people familiar|"
     r"seeking|looking to raise|aims? to raise|plans? to raise|hopes? to raise|considering|"
-    r"in Gesprächen|in Verhandlungen|verhandelt|soll (?:\w+ )?(?:erhalten|einsammeln|aufnehmen)|"
+    r"in Gesprächen|in Verhandlungen|verhandelt|verhandle\w*|soll (?:\w+ )?(?:erhalten|einsammeln|aufnehmen)|"
     r"Berichten zufolge|en (?:discussions?|négociations?|pourparlers)|chercherait|"
     r"serait en train|selon (?:des|plusieurs) sources|envisage(?:rait)?)\b", _I)
 ANNOUNCED = re.compile(
