@@ -1021,7 +1021,7 @@ class _Article:
         anchor = min(cue.start(), a.start)
         chosen = _subject(cands, region, anchor, sent) or _subject(cands, 0, anchor, sent)
         invests = _INVESTS_RE.search(sent[chosen.end : a.start]) if chosen else None
-        if invests and not (self.lang == "fr" and invests.group().lower() == "pour"):  # French 'pour': 'for'
+        if chosen and invests and not (self.lang == "fr" and invests.group().lower() == "pour"):  # 'for'
             return self._invested_in(idx, sent, a, cands, chosen)
         if chosen:
             return chosen.name, chosen.vendor
