@@ -596,3 +596,52 @@ def test_a_french_adjective_after_start_up_is_no_name() -> None:
 def test_rounds_in_talks_without_a_verb_of_raising(text: str, lang: str, company: str, amount: float) -> None:
     found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
     assert (company, amount) in found, found
+
+
+@pytest.mark.parametrize("text, lang, company, amount", [
+    # a wire dateline in capitals, a column's name before a colon, a place after 'À'
+    ("OSAKA, May 2 - Kestrel Robotics raised ¥3 billion in a Series B round.", "en", "Kestrel Robotics", 3e9),
+    ("Rumour corner: Fjordmind AI is said to be in talks about a $90 million round.", "en", "Fjordmind AI",
+     9e7),
+    ("À Lille, le fabricant de robots Kestrel a bouclé un tour de 12 millions d'euros.", "fr", "Kestrel",
+     1.2e7),
+    ("Lyon : la start-up d'IA Kestrel obtient 4 M€ de dette bancaire.", "fr", "Kestrel", 4e6),
+    # a place or a product before a description and the name
+    ("The agency handed £2 million to Leeds chip start-up Fjordmind for optical AI links.", "en", "Fjordmind",
+     2e6),
+    # a name with '.ai', a payment into a company, a German 'holt'
+    ("Fjordmind.ai, a developer of AI tools for radiology, raised $40 million.", "en", "Fjordmind.ai", 4e7),
+    ("Amazon is putting $800 million into Kestrel AI for a minority stake.", "en", "Kestrel AI", 8e8),
+    ("Der Kölner Drohnenbauer Kestrel holt 9 Mio. Euro von Rhein Ventures.", "de", "Kestrel", 9e6),
+    # an opening phrase before the subject is no apposition
+    ("Selon nos informations, la start-up nantaise Kestrel, qui conçoit des modèles d'IA, a levé 8 millions "
+     "d'euros.", "fr", "Kestrel", 8e6),
+    # a grant to a described company
+    ("Le plan France 2030 versera 3 millions d'euros à la société rennaise Kestrel Robotique.", "fr",
+     "Kestrel Robotique", 3e6),
+])
+def test_who_receives_in_wire_copy_newsletters_and_regional_press(text: str, lang: str, company: str,
+                                                                  amount: float) -> None:
+    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
+    assert (company, amount) in found, found
+
+
+@pytest.mark.parametrize("text, lang, company, amount", [
+    ("Nvidia has agreed to buy Kestrel AI, an inference start-up. Nvidia will pay $400 million in cash.",
+     "en", "Kestrel AI", 4e8),
+    ("Kestrel AI builds inference software. The chip giant is paying about $400 million for the Oslo "
+     "start-up.", "en", "Kestrel AI", 4e8),
+    ("Der Konzern Brenner übernimmt das KI-Start-up Kestrel Vision. Den Kaufpreis beziffern beide auf "
+     "60 Mio. Euro.", "de", "Kestrel Vision", 6e7),
+])
+def test_a_price_told_apart_from_the_purchase(text: str, lang: str, company: str, amount: float) -> None:
+    found = {(e.company, e.amount, e.kind) for e in extract_funding(text, lang=lang, vendors=vendors)}
+    assert (company, amount, "acquisition") in found, found
+
+
+@pytest.mark.parametrize("text", [
+    "Kestrel Data will bis 2028 rund 2,5 Mrd. Euro in KI-Rechenzentren in Bayern investieren.",
+    "Das Land Bayern beziffert den Markt für KI-Rechenleistung auf 9 Mrd. Euro, sagt Kestrel Data.",
+])
+def test_german_capex_and_market_sizes_are_no_events(text: str) -> None:
+    assert extract_funding(text, lang="de", vendors=vendors) == []

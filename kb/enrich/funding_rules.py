@@ -36,7 +36,7 @@ from kb.core.text import sentence_spans
 from kb.enrich.funding_company import CompanyScorer, Option, load_company_scorer
 from kb.enrich.funding_company import options as company_options
 
-RULES_VERSION = "4"
+RULES_VERSION = "5"
 COMMON_WORDS = bundled("kb", "data", "common_words.txt")
 
 VendorFinder = Callable[[str], list[str]]
@@ -218,7 +218,7 @@ def parse_amount(text: str) -> tuple[float, str] | None:
 
 _I = re.IGNORECASE
 _RAISE_RE = re.compile(
-    r"\b(?:rais(?:e|es|ed|ing)|fund-?rais\w*|secur(?:e|es|ed|ing)|clos(?:e|es|ed|ing)|land(?:s|ed)?|"
+    r"\b(?:rais(?:e|es|ed|ing)|fund-?rais\w*|secur(?:e|es|ed|ing)|clos(?:e|es|ed|ing)|(?-i:land(?:s|ed)?)|"
     r"bag(?:s|ged)|collect(?:s|ed)|pull(?:s|ed) in|took in|put(?:s|ting)? in|inject\w*|pour(?:s|ed)|"
     r"pump(?:s|ed)|"
     r"invest(?:s|ed|ing|ment|ments)?|"
@@ -231,6 +231,8 @@ _RAISE_RE = re.compile(
     r"c[èé]d(?:é|e|ent|er)|boucl[ée]\w*|"
     r"Kapitalerhöhung|Investition|investiert|Beteiligung|Eigenkapital|apport(?:e|er|é|ent)|"
     r"receiv(?:e|es|ed|ing)|en (?:discussions?|négociations?) pour|in (?:talks|negotiations) (?:for|over)|"
+    r"putting|puts|"
+    r"holt|holte|geholt|aufnehmen|aufgenommen|Risikokapital|obt(?:ient|enu|enir)|décroch\w*|"
     r"verhandel\w*|verhandl\w*)\b"
     r"|Series[ -][A-K]\b|s[ée]rie [A-K]\b|\bseed\b|Seed-Runde|\bamorçage\b",
     _I,
@@ -246,8 +248,9 @@ _DEBT_RE = re.compile(
     _I,
 )
 # a grant or subsidy next to the amount: public money to a named company ('a £12m grant to Lumai')
-_GRANT_RE = re.compile(r"\b(?:grants?|award(?:s|ed|ing)?|subsid(?:y|ies)|subventions?|aides? publiques?|dons|"
-                       r"Zuschuss|Zuschüsse|Fördermittel|Förderung)\b", _I)
+_GRANT_RE = re.compile(r"\b(?:grants?|award(?:s|ed|ing)?|hand(?:s|ed|ing)(?: over)?|subsid(?:y|ies)|"
+                       r"subventions?|aides? publiques?|dons|vers(?:e|era|ent|é)|accord(?:e|é|era)|"
+                       r"Zuschuss|Zuschüsse|Fördermittel|Förderung|Förderbeitrag|Fördergeld\w*)\b", _I)
 _GRANT_NEAR = 30
 _TO_RE = re.compile(r"\s*(?:\S+\s+){0,3}?(?:to|for|à|an|für)\s+", _I)  # '£12m grant to', 'de 15 M€ à'
 _DEBT_WORD_RE = re.compile(r"\b(?:debt|borrowing|convertible|loans?|dette|emprunts?|obligations convertibles|"
@@ -257,7 +260,9 @@ _EQUITY_WORD_RE = re.compile(r"\b(?:equity|new shares|shares|fonds propres|actio
 _ACQ_RE = re.compile(
     r"\b(?:acquir(?:e|es|ed|ing)|acquisition|buy(?:s|ing)?|bought|purchas(?:e|es|ed|ing)|takeover|"
     r"take(?:s)? over|snap(?:s|ped|ping)? up|sell(?:s|ing)? itself|sold itself|rachat|rach[èe]t\w*|acquiert|"
-    r"Übernahme|übernimmt|übernommen|übernehmen|kauft|gekauft|paid|pays|paying)\b",
+    r"Übernahme|übernimmt|übernommen|übernehmen|kauft|gekauft|pay|paid|pays|paying|"
+    r"(?:met|mettre|mis|mettra) la main sur|Kaufpreis|purchase price|prix (?:d['’]achat|de rachat)|"
+    r"montant de (?:l['’]opération|la transaction))\b",
     _I,
 )
 _SECONDARY_RE = re.compile(
@@ -275,6 +280,7 @@ _NEG_RE = re.compile(
     r"chiffre d'affaires|amendes?|revenus?|bénéfices?|pertes?|subventions?|coûts?|dépenses|fonds commun|"
     r"capitalisation boursière|Gewinn\w*|Verlust\w*|Strafe\w*|Bußgeld\w*|Entlastung|Förder\w*|Börsenwert)\b"
     r"|Auftrag|Aufträge|Auftragsvolumen|commande|commandes|dot[ée]e?s?|enveloppe|plan d['’]investissement"
+    r"|market for|Markt für|Marktvolumen|marché (?:de|des|du)"
     r"|(?:umsatz|kosten)\b",
     _I,
 )
@@ -318,7 +324,7 @@ _CAPEX_RE = re.compile(r"\b(?:will|to|plans? to|pledged? to|would|wants? to)\s+(
                        r"|\b(?:va|vont|promet d['’]|prévoit d['’]|compte|veut)\s*(?:investir|dépenser)\b"
                        r"|\binvestira\b|\b(?:will|wollen|plant)\b[^.]{0,60}\binvestieren\b", _I)
 _INFRA_AFTER_RE = re.compile(
-    r"\s*(?:\w+\s+){0,3}?(?:in|into|on|dans|en)\s+(?:\w+\s+){0,3}?"
+    r"\s*(?:\w+\s+){0,3}?(?:in|into|on|dans|en)\s+(?:\w+\s+){0,3}?[\w-]*?"
     r"(?:data[- ]?cent|infrastructure|capacity|facilit|plants?|factor|campus|clusters?|compute|chips|"
     r"hardware|servers|sites?|centres? de données|usines?|Rechenzentr|Standort|Werk)",
     _I,
@@ -369,8 +375,9 @@ _CUE_STEMS = _words(
     eingeworben wirbt runde erhält beteiligung series serie série seed amorçage debt loan credit revolving
     notes bond lender prêt emprunt dette kredit darlehen acqui buy bought purchas take rachat rachè rachet
     borrow cession snap itself récolt cédé cède cèdent céder bouclé boucle grant subsid subvention zuschuss
-    förder réuni recueilli erhalten erhielt eigenkapital apport receiv award dons paid pays paying
-    discussion négociation talks negotiations verhand
+    förder réuni recueilli erhalten erhielt eigenkapital apport receiv award dons pay paid pays paying
+    discussion négociation talks negotiations verhand hand vers accord put holt geholt aufnehm
+    aufgenommen risikokapital obtien obtenu obtenir décroch main kaufpreis purchase prix montant
     einnehm eingenommen steuert beigesteuert ipo listing offering flotation public börse bourse cotation
     übernahme übernimmt übernommen übernehmen kauf valu price valoris bewert"""
 )
@@ -524,6 +531,8 @@ def _into_vendor(art: _Article, sent: str, a: _Amount) -> bool:
     if art.vendors_in(head):
         return True
     first = re.sub(r"\W+$", "", head.split()[0]).lower()  # a company the gazetteer does not know yet
+    if re.search(r"rechenzentr|data-?cent|infrastru|standort|fabrik|werk$|campus|usine", first):
+        return False  # German nouns are capitalised: 'in KI-Rechenzentren in Hessen investieren'
     return first not in _PLACES and first not in _PUBLIC_WORDS and first not in _STOP and art.ai
 
 
@@ -541,7 +550,7 @@ def _drop_conversions(sent: str, amounts: list[_Amount]) -> list[_Amount]:
 
 # up to six capitalised words ('Black Forest Labs', 'Weights & Biases'), or a camel name ('xAI')
 _CAP_RE = re.compile(
-    r"(?<![\w\-])(?:[A-ZÀ-ÖØ-Þ]|[a-z](?=[A-Z]))(?:[\w&]|:(?=[a-z]))*+"
+    r"(?<![\w\-])(?:[A-ZÀ-ÖØ-Þ]|[a-z](?=[A-Z]))(?:[\w&]|:(?=[a-z])|\.(?=(?:ai|io)\b))*+"
     r"(?:[ \u00a0](?:&[ \u00a0])?[A-ZÀ-ÖØ-Þ0-9][\w&]*+){0,5}"
 )
 _WORD_RE = re.compile(r"\w+")
@@ -556,7 +565,8 @@ _BEFORE_NOUN_RE = re.compile(rf"(?<![\w-])({_LOWER_NAME}),\s+(?:the|a|an|la|le|u
                              rf"(?:[\w-]+\s+){{0,3}}[\w-]*?{_COMPANY_NOUN}\b")
 _RELATIVE_RE = re.compile(r"(?:['’]s)?,\s+(?:which|who|whose|qui|dont|das|die|der)\b")
 _APPOSITION_RE = re.compile(
-    r",\s+(?:a|an|the|which|who|whose|known|founded|backed|based|once|now|formerly|itself|la|le|l['’]|une|un|"
+    r",\s+(?:a|an|the|which|who|whose|known|founded|co-founded|backed|based|once|now|formerly|itself|la|le|"
+    r"l['’]|une|un|co-?fondée?|fondée?|basée?|créée?|spécialisée?|issue?|gegründet|mitgegründet|"
     r"der|die|das|ein|eine)\b[^,]{0,200},",
     _I,
 )
@@ -615,6 +625,8 @@ _PREPS = _words(
     im am vom zum zur beim ins nach seit laut"""
 )
 _DETERMINERS = _words("the its their his her our le la les l der die das den dem des")
+_POSSESSIVES = _DETERMINERS | _words("my your nos notre vos votre leurs leur ses son sa mes unsere unser "
+                                     "ihre")
 _STAFF_WORDS = _words(
     "staff employees workers shareholders engineers researchers salariés employés actionnaires mitarbeiter "
     "mitarbeitende beschäftigten"
@@ -671,10 +683,24 @@ def _next_tokens(sent: str, end: int) -> list[str]:
     return [w.lower() for w in re.findall(r"[\w-]+", tail)[:2]]
 
 
+# a name, a few lower-case words and a word for a company before another name: the first one
+# only describes the second ('Bristol chip start-up Photonwise', 'Cursor maker Anysphere')
+_DESCRIBED_NEXT_RE = re.compile(r"\s+(?:[a-z][\w-]*\s+){0,3}(?:start-?ups?|company|firm|maker|developer|"
+                                r"designer|group|spin-?(?:out|off)|lab|provider|operator)\s+")
+# French and German words that open a sentence before a name ('À Toulouse, ...', 'Im Ticker: ...')
+_LEADING_WORDS = _words("à au aux en dans chez im in bei laut nach")
+# a wire dateline in capitals ('SHENZHEN, June 6 -', 'NEW DELHI (wire) -'), or a place or a column's
+# name before a colon ('Strasbourg : la medtech ...', 'Rumour mill: ...'): no company
+_DATELINE_RE = re.compile(r"[A-ZÀ-Þ][A-ZÀ-Þ .'’-]+(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*"
+                          r"(?:\([^()]{0,30}\)\s*)?[-–—]\s")
+_LABEL_RE = re.compile(r"\s*(?:[\w&-]+\s+){0,3}?[\w&-]*\s?:(?!\d)")
+
+
 def _trim_span(sent: str, m: re.Match[str]) -> tuple[int, int, str] | None:
     """Drop leading stopwords, years and trailing round words from a capitalised run: (start, end, name)."""
     words = [(w.start(), w.end(), w.group()) for w in re.finditer(r"\S+", m.group())]
-    while words and (words[0][2].lower() in _STOP or words[0][2].isdigit() or words[0][2] in _ACRONYMS):
+    while words and (words[0][2].lower() in _STOP | _LEADING_WORDS or words[0][2].isdigit()
+                     or words[0][2] in _ACRONYMS):
         words = words[1:]
     for i, (_, _, w) in enumerate(words):
         if w.lower() in ("series", "serie", "série", "seed") or w.isdigit():
@@ -703,7 +729,7 @@ def _is_written_unit(written: str, canonical: str) -> bool:
 
 
 _DE_DESCRIPTORS = _words(
-    "unternehmen up startup firma anbieter entwickler hersteller konzern spezialist plattform labor "
+    "unternehmen up startup firma anbieter entwickler hersteller bauer konzern spezialist plattform labor "
     "ausrüster zulieferer betreiber riese gruppe"
 )
 # finite verbs and modals around a subject: 'Helsing hat', '2025 hatte ElevenLabs', 'will ASML'
@@ -856,6 +882,7 @@ class _Article:
             or (len(nxt) > 1 and nxt[0] in ("has", "have", "had") and nxt[1] in _INVESTOR_VERBS)
         )
         c.modifier = sent[c.end : c.end + 1] == "-" or bool(nxt and nxt[0] in _ROLE_NOUNS - _STAFF_WORDS)
+        c.modifier |= bool(set(nxt[:2]) & _PUBLIC_WORDS)  # 'the Shenzhen municipal government'
         c.modifier |= bool(self.lang == "en" and prev and prev[-1] in ("a", "an"))  # German 'an' is 'in'
         c.modifier |= bool(self.lang in ("fr", "de") and prev and prev[-1] in _ARTICLES)
         if not c.vendor:
@@ -891,18 +918,31 @@ class _Article:
                     cands = [c for c in cands if not (c.start < e and s < c.end)]
                     cands.append(self._flags(sent, _Cand(s, e, name, True), s == first))
         for m in _APPOSITION_RE.finditer(sent, lo, hi):
+            if not any(0 <= m.start() - c.end <= 2 for c in cands):
+                continue  # 'Selon plusieurs sources, la start-up Synapsia, qui ...': no name before the comma
             for c in cands:
                 c.aside |= m.start() < c.start and c.end <= m.end()
         cands.sort(key=lambda c: c.start)
+        dateline = _DATELINE_RE.match(sent, first)
+        if dateline:
+            cands = [c for c in cands if c.start >= dateline.end()]
+        for c in cands:
+            if c.start == first and not c.vendor and _LABEL_RE.match(sent, c.end):
+                c.modifier = True  # 'Rumour mill: Sutter AI is said to ...', 'Strasbourg : la medtech ...'
         for owner, named in zip(cands, cands[1:], strict=False):  # "Tel Aviv's Orca Runtime raised"
             if owner.possessive and not owner.vendor and named.start - owner.end <= 3:
                 owner.modifier = True
+            elif _DESCRIBED_NEXT_RE.fullmatch(sent, owner.end, named.start):
+                owner.modifier = True  # 'Bristol chip start-up Photonwise', 'Cursor maker Anysphere'
         return cands
 
     def lower_case_names(self, sent: str, lo: int, hi: int) -> list[tuple[int, int]]:
         """Spans of names written in lower case in sent[lo:hi] (not common words of the languages)."""
         spans = [m.span() for m in _ODD_NAME_RE.finditer(sent, lo, hi)]
-        spans += [m.span(1) for m in _BEFORE_NOUN_RE.finditer(sent, lo, hi) if m.group(1) not in _STOP]
+        # 'io, the hardware start-up', not 'Selon nos informations, la start-up'
+        spans += [m.span(1) for m in _BEFORE_NOUN_RE.finditer(sent, lo, hi)
+                  if m.group(1) not in _STOP and not (len(m.group(1)) > 3 and m.group(1) in common_words())
+                  and not set(_prev_tokens(sent, m.start(1), 1)) & _POSSESSIVES]
         if self.lang != "fr":  # French adjectives follow the noun: 'la start-up bordelaise'
             spans += [m.span(1) for m in _AFTER_NOUN_RE.finditer(sent, lo, hi)  # not 'the company said'
                       if m.group(1) not in common_words() and m.group(1) not in _STOP]
@@ -1001,13 +1041,34 @@ class _Article:
                 return named.name, named.vendor
         return self.context(idx, exclude=investor.name)
 
+    def _bought_before(self, idx: int, sent: str, a: _Amount, cue: re.Match[str]) -> tuple[str, bool] | None:
+        """A price told apart from the purchase ('X has agreed to buy Jalan AI. X will pay S$120m';
+        'Den Kaufpreis beziffern die Unternehmen auf 95 Mio. Euro'; 'is paying $700m for the Tel Aviv
+        start-up'): the company bought in the last two sentences, or the one a description means."""
+        if not _PRICE_RE.search(cue.group()):
+            return None
+        target = _FOR_RE.match(sent, a.end, min(len(sent), a.end + 40))
+        if target and _COMPANY_DESCRIPTION_RE.match(sent, target.end()):
+            return self.context(idx)
+        for j in range(idx - 1, max(-1, idx - 3), -1):
+            s, e = self.sentences[j]
+            before = self.text[s:e]
+            bought = _ACQ_RE.search(before)
+            if bought and not _PRICE_RE.search(bought.group()):
+                after = [c for c in self.candidates(before, 0, len(before))
+                         if c.start >= bought.end() and not (c.modifier or c.prep in ("by", "par", "von"))]
+                if after:
+                    return after[0].name, after[0].vendor
+        return None
+
     def _rules_company(self, idx: int, sent: str, a: _Amount, cue: re.Match[str], kind: str, region: int,
                        cands: list[_Cand]) -> tuple[str, bool] | None:
         """The hand-written rules' pick: the company bought, the company invested in, the subject
         before the verb, the previous sentences' company, or the first name after the amount."""
         if kind == "acquisition":  # 'La start-up a été rachetée par AssemblyAI': the company just named
             passive = re.match(r"\s+(?:by|par|von|durch)\b", sent[cue.end() : cue.end() + 8], _I)
-            return _acquired(cands, sent, cue, a) or (self.context(idx) if passive else None)
+            return (_acquired(cands, sent, cue, a) or (self.context(idx) if passive else None)
+                    or self._bought_before(idx, sent, a, cue))
         if kind == "grant":
             return _recipient(cands, sent, a, cue)
         investee = _investee(cands, sent, a, cue)
@@ -1076,14 +1137,17 @@ def _recipient(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) ->
     """Who gets a grant: named after 'to', 'à', 'an' ('a £12m grant to Lumai'), else the subject
     before the amount when it is no public body ('Lumai received a £12m grant')."""
     m = _TO_RE.match(sent, max(a.end, cue.end()) if cue.start() >= a.end else a.end)
-    if m:
-        after = next((c for c in cands if c.start == m.end() and not c.modifier), None)
+    if m:  # the name right after 'to', or after a short description ('à la société lyonnaise Kinéor')
+        after = next((c for c in cands if m.end() <= c.start <= m.end() + 50 and not c.modifier
+                      and not re.search(r"[,.;:()]", sent[m.end() : c.start])), None)
         if after:
             return after.name, after.vendor
     before = [c for c in cands if c.end <= a.start and c.subject_ok]
     return (before[-1].name, before[-1].vendor) if before else None
 
 
+# a price or a payment, rather than a verb of buying
+_PRICE_RE = re.compile(r"^(?:pay|paid|pays|paying|Kaufpreis|purchase price|prix|montant)", _I)
 _FOR_RE = re.compile(r"\s*(?:\([^()]{0,40}\)\s*)?(?:for|pour|für)\s+", _I)
 # 'Speechmatics agreed to sell itself to Deepgram': the seller is bought
 _SELLS_ITSELF_RE = re.compile(r"\bsell(?:s|ing)?\s+itself\b|\bse\s+vendre\b|\bsich\s+(?:an\s+\S+\s+)?verkauf",

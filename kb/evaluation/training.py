@@ -125,19 +125,21 @@ def fit_funding_company() -> Path:
 
 
 def write_common_words() -> Path:
-    """The words the labelled texts write in lower case (twice or more), and the function words of
-    English, French and German (jusText's lists): kb/data/common_words.txt, read by the funding
-    rules to tell 'Early this month' from a company's name."""
+    """The words the labelled texts and the training articles write in lower case (twice or more), and
+    the function words of English, French and German (jusText's lists): kb/data/common_words.txt,
+    read by the funding rules to tell 'Early this month' from a company's name."""
     import re
 
     import justext
 
     from kb.enrich.funding_rules import COMMON_WORDS
     from kb.evaluation.funding_training import labelled_texts
+    from kb.evaluation.training_articles import load_training_articles
 
     counts: dict[str, int] = {}
-    for t in labelled_texts():
-        for w in re.findall(r"(?<![\w-])[a-zà-ÿß][a-zà-ÿß]+(?![\w-])", t.text):
+    texts = [t.text for t in labelled_texts()] + [a["text"] for a in load_training_articles()]
+    for text in texts:
+        for w in re.findall(r"(?<![\w-])[a-zà-ÿß][a-zà-ÿß]+(?![\w-])", text):
             counts[w] = counts.get(w, 0) + 1
     words = {w for w, n in counts.items() if n >= 2}
     for lang in ("English", "French", "German"):
