@@ -645,3 +645,30 @@ def test_a_price_told_apart_from_the_purchase(text: str, lang: str, company: str
 ])
 def test_german_capex_and_market_sizes_are_no_events(text: str) -> None:
     assert extract_funding(text, lang="de", vendors=vendors) == []
+
+
+@pytest.mark.parametrize("text, lang, company, amount", [
+    # a round 'in' a company whose investors are the subject, or only described
+    ("Two funds are writing the checks. The pair co-led a $9M seed round in Kestrel Robotics.", "en",
+     "Kestrel Robotics", 9e6),
+    ("Infineon und Siemens stecken gemeinsam 50 Mio. Euro in die Grazer Robotikfirma Kestrel.", "de",
+     "Kestrel", 5e7),
+    # French machine learning, an autonomous-trucking start-up, an IPO's 'Bourse'
+    ("Bpifrance a accordé une subvention de 2 millions d'euros à Kestrel, qui utilise l'apprentissage "
+     "automatique.", "fr", "Kestrel", 2e6),
+    ("Autonomous trucking startup Kestrel has closed a $50M round.", "en", "Kestrel", 5e7),
+])
+def test_who_receives_in_startup_blogs_and_business_dailies(text: str, lang: str, company: str,
+                                                            amount: float) -> None:
+    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
+    assert (company, amount) in found, found
+
+
+@pytest.mark.parametrize("text", [
+    "The award to Kestrel AI is part of a $300M pot the agency set aside for AI research." + CONTEXT,
+    "The sale values Kestrel AI, which builds AI models for insurers, at just over $4bn." + CONTEXT,
+    "Shares of Nvidia fell 9%, erasing close to $300 billion of stock market value.",
+    "Kestrel AI a levé 5 M€ ; le projet représente un investissement total de 80 millions d'euros.",
+])
+def test_totals_valuations_and_market_value_are_no_events(text: str) -> None:
+    assert all(e.amount not in (3e8, 4e9, 8e7) for e in extract_funding(text, vendors=vendors))

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from kb.enrich.funding_rules import _Amount, _Article, _Cand
 
 MODEL_PATH = bundled("kb", "data", "funding_company.json")
-VERSION = "company-5"
+VERSION = "company-6"
 MIN_PROBABILITY = 0.15
 FEATURES = (
     "known_vendor", "from_context", "context_pick", "before_amount", "after_amount", "distance",

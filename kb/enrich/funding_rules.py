@@ -36,7 +36,7 @@ from kb.core.text import sentence_spans
 from kb.enrich.funding_company import CompanyScorer, Option, load_company_scorer
 from kb.enrich.funding_company import options as company_options
 
-RULES_VERSION = "5"
+RULES_VERSION = "6"
 COMMON_WORDS = bundled("kb", "data", "common_words.txt")
 
 VendorFinder = Callable[[str], list[str]]
@@ -218,11 +218,12 @@ def parse_amount(text: str) -> tuple[float, str] | None:
 
 _I = re.IGNORECASE
 _RAISE_RE = re.compile(
-    r"\b(?:rais(?:e|es|ed|ing)|fund-?rais\w*|secur(?:e|es|ed|ing)|clos(?:e|es|ed|ing)|(?-i:land(?:s|ed)?)|"
+    r"\b(?:rais(?:e|es|ed|ing)|fund-?rais\w*|secur(?:e|es|ed|ing)|clos(?:e|es|ed|ing)(?!\s+to\b)|(?-i:land(?:s|ed|ing)?)|"
     r"bag(?:s|ged)|collect(?:s|ed)|pull(?:s|ed) in|took in|put(?:s|ting)? in|inject\w*|pour(?:s|ed)|"
     r"pump(?:s|ed)|"
     r"invest(?:s|ed|ing|ment|ments)?|"
-    r"backed|funding|financing|round|placement|equity|new shares|shares|stock|stake|capital increase|"
+    r"backed|funding|financing|round|placement|equity|new shares|shares|"
+    r"stock(?!\s+(?:market|price|exchange))|stake|capital increase|"
     r"share issue|secondary|tender offer|share sale|cession|"
     r"l[eè]v(?:e|é|ée|ées|er|ant)|levée|tours? de\b|financement|"
     r"augmentation de capital|placement privé|investissement|fonds propres|réuni|recueilli|récolt[ée]\w*|"
@@ -233,6 +234,7 @@ _RAISE_RE = re.compile(
     r"receiv(?:e|es|ed|ing)|en (?:discussions?|négociations?) pour|in (?:talks|negotiations) (?:for|over)|"
     r"putting|puts|"
     r"holt|holte|geholt|aufnehmen|aufgenommen|Risikokapital|obt(?:ient|enu|enir)|décroch\w*|"
+    r"steck(?:t|en)|gesteckt|secondaire|neue Aktien|platzier\w*|"
     r"verhandel\w*|verhandl\w*)\b"
     r"|Series[ -][A-K]\b|s[ée]rie [A-K]\b|\bseed\b|Seed-Runde|\bamorçage\b",
     _I,
@@ -266,7 +268,7 @@ _ACQ_RE = re.compile(
     _I,
 )
 _SECONDARY_RE = re.compile(
-    r"\b(?:secondary|tender offer|employee share|cession secondaire|vente secondaire|Sekundär\w*|"
+    r"\b(?:secondary|tender offer|employee share|(?:cession|vente|opération) secondaire|Sekundär\w*|"
     r"employees?\b[^.;]{0,60}\bsell)",
     _I,
 )
@@ -280,12 +282,17 @@ _NEG_RE = re.compile(
     r"chiffre d'affaires|amendes?|revenus?|bénéfices?|pertes?|subventions?|coûts?|dépenses|fonds commun|"
     r"capitalisation boursière|Gewinn\w*|Verlust\w*|Strafe\w*|Bußgeld\w*|Entlastung|Förder\w*|Börsenwert)\b"
     r"|Auftrag|Aufträge|Auftragsvolumen|commande|commandes|dot[ée]e?s?|enveloppe|plan d['’]investissement"
-    r"|market for|Markt für|Marktvolumen|marché (?:de|des|du)"
+    r"|market for|Markt für|Marktvolumen|marché (?:de|des|du)|investissement (?:total|global)|"
+    r"total investment|Gesamtinvestition\w*"
     r"|(?:umsatz|kosten)\b",
     _I,
 )
+_ROUND_IN_RE = re.compile(r"\s+(?:[\w-]+\s+){0,2}?(?:round|Series [A-K]|investment|financing|tour de table|"
+                          r"Runde|Finanzierungsrunde)\s+(?:in|into|dans|bei)\s+", _I)
+_PART_OF_RE = re.compile(r"\b(?:part of|partie d['’]|Teil)\s+(?:a|an|the|its|une?|des|eines|einer|des)?\s*"
+                         r"(?:\w+\s+){0,2}?(?:de\s+|von\s+)?$", _I)
 _VAL_RE = re.compile(
-    r"\b(?:valuation|valu(?:es|ed|ing)\b(?:\s+\S+){0,4}?\s+(?:at|above|below)|(?:would|could|will|to|may|might)"
+    r"\b(?:valuation|valu(?:es|ed|ing)\b(?:\s+\S+){0,14}?\s+(?:at|above|below)|(?:would|could|will|to|may|might)"
     r"\s+value(?:\s+\S+){0,4}?\s+(?:at|above|below)|price tag of|valoris\w*|Bewertung|bewertet)\b",
     _I,
 )
@@ -344,7 +351,7 @@ _STAKE_IN_RE = re.compile(
     r"|\s*for\s+(?:an?\s+)?(?:\S+\s+){0,2}?(?:stake|holding|shareholding)\s+in\s+",
     _I,
 )
-_INVESTOR_CUE_RE = re.compile(r"invest|pour|pump|inject|put|back", _I)
+_INVESTOR_CUE_RE = re.compile(r"invest|pour|pump|inject|put|back|steck|gesteckt", _I)
 _ROUND_RE = re.compile(
     r"\b(?:Series|Serie|série|serie)[ -]([A-K])(?![a-z])"
     r"|\b(pre-seed|seed|Seed(?=[- ]?(?:Runde|round|Round)))\b"
@@ -362,7 +369,8 @@ _AI_RE = re.compile(
     r"\b(?:image|video|speech|audio|voice|open|reasoning|coding|AI|large) models?\b|model repositor|"
     r"speech[- ]recognition|transcription|reconnaissance vocale|Spracherkennung|computer[- ]vision|"
     r"vision (?:industrielle|par ordinateur)|Bildverarbeitung|"
-    r"optical[- ]computing|self-driving|autonomous (?:driving|agents?|vehicles?|systems?)|"
+    r"optical[- ]computing|[Ss]elf-driving|[Aa]utonomous (?:driving|trucking|trucks?|agents?|vehicles?|systems?)|"
+    r"apprentissage (?:automatique|profond)|maschinelle[sn]? Lernen|neuronale|"
     r"agents (?:IA|autonomes)|AI agents?|KI-Agenten|robotaxi|humanoid|drones?|[Dd]rohnen\w*|"
     r"machine translation|enterprise[- ]search|\bpuces?\b|\bChips?\b|Chip(?:entwickl|herstell|design)"
 )
@@ -376,7 +384,8 @@ _CUE_STEMS = _words(
     notes bond lender prêt emprunt dette kredit darlehen acqui buy bought purchas take rachat rachè rachet
     borrow cession snap itself récolt cédé cède cèdent céder bouclé boucle grant subsid subvention zuschuss
     förder réuni recueilli erhalten erhielt eigenkapital apport receiv award dons pay paid pays paying
-    discussion négociation talks negotiations verhand hand vers accord put holt geholt aufnehm
+    discussion négociation talks negotiations verhand hand vers accord put holt geholt aufnehm steck
+    secondaire aktien platzier
     aufgenommen risikokapital obtien obtenu obtenir décroch main kaufpreis purchase prix montant
     einnehm eingenommen steuert beigesteuert ipo listing offering flotation public börse bourse cotation
     übernahme übernimmt übernommen übernehmen kauf valu price valoris bewert"""
@@ -434,6 +443,8 @@ def _role(
         return "valuation"
     if _HOLDING_WORTH_RE.search(sent, max(lo, a.start - 90), a.start):
         return "none"
+    if _PART_OF_RE.search(sent, max(0, a.start - 40), a.start):
+        return "none"  # 'The award is part of a $400M pot', 'fait partie d'une enveloppe de 50 M€'
     trigger = _last_match(_VAL_RE, sent, max(lo, a.start - 60), a.start)
     after_before = _VAL_AFTER_RE.match(sent, before.end) if before else None
     if trigger and before and (not sent[before.end : trigger.start()].strip()
@@ -505,7 +516,7 @@ def _is_capex(sent: str, a: _Amount, cue: re.Match[str]) -> bool:
 # the subject's own investing verb, not a passive ('backed by'): 'ASML led', 'Nvidia will put in'
 _INVESTS_RE = re.compile(
     r"\b(?:led|leads|co-led|invest(?:s|ed)?|put(?:s|ting)? in|pour(?:s|ed)?|inject(?:s|ed)?|"
-    r"(?:a |ont )?men[ée]e?|investit|injecte|apporte|beteiligt|investiert|steuert|führt\w*)\b"
+    r"(?:a |ont )?men[ée]e?|investit|injecte|apporte|beteiligt|investiert|steuert|steck(?:t|en)|führt\w*)\b"
     r"(?!\s+(?:by|par|von))",
     _I)
 _TARGET_RE = re.compile(r"\b(?:in|into|dans|an|bei)\s+", _I)
@@ -570,7 +581,7 @@ _APPOSITION_RE = re.compile(
     r"der|die|das|ein|eine)\b[^,]{0,200},",
     _I,
 )
-_STOP = _words(
+_STOP = _words("bourse börse") | _words(
     """the a an in on at by for with and but its it this that these those after before since when while last
     next earlier meanwhile according however still yet also as once then there here we our they their he she
     his her what which who how where why if so not no all some many most several both each every other such
@@ -1124,13 +1135,20 @@ def _investee(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> 
     m = _STAKE_IN_RE.match(sent, a.end, hi)
     if not m and _INVESTOR_CUE_RE.match(cue.group()):
         m = _INTO_RE.match(sent, a.end, hi)
+    if not m:  # 'co-led an $18.5M seed round in Quanta Loom': the round's company
+        m = _ROUND_IN_RE.match(sent, a.end, hi)
     if not m and (shares := _shares_of(sent, a)):
         return next((c for c in cands if c.start == shares.start(1) and not c.modifier), None)
     if not m:
         m = _last_match(_STAKE_BEFORE_RE, sent, max(0, a.start - 160), a.start)
     if not m:
         return None
-    return next((c for c in cands if c.start == m.end() and not c.modifier), None)
+    # the name right after, or after a short description ('in die Wiener Robotikfirma Alpenmotion'); a
+    # whole description ('in the Stockholm warehouse-bot maker') names no one here
+    described = _COMPANY_DESCRIPTION_RE.match(sent, m.end())
+    start = described.end() if described else m.end()
+    return next((c for c in cands if start <= c.start <= m.end() + 40 and not c.modifier
+                 and not re.search(r"[,.;:()]", sent[m.end() : c.start])), None)
 
 
 def _recipient(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> tuple[str, bool] | None:
