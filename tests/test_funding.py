@@ -33,6 +33,12 @@ def vendors(text: str) -> list[str]:
     return found
 
 
+def assert_receives(text: str, lang: str, company: str, amount: float) -> None:
+    """Among the events read from ``text``, ``company`` receives ``amount``."""
+    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
+    assert (company, amount) in found, found
+
+
 def one(text: str, **kwargs: object) -> FundingEvent:
     events = extract_funding(text, **kwargs)  # type: ignore[arg-type]
     assert len(events) == 1, events
@@ -558,8 +564,7 @@ def test_the_investor_named_before_is_never_the_company_a_description_means() ->
 ])
 def test_who_receives_names_written_oddly_and_bought_indirectly(text: str, lang: str, company: str,
                                                                  amount: float) -> None:
-    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
-    assert (company, amount) in found, found
+    assert_receives(text, lang, company, amount)
 
 
 def test_a_second_investor_after_a_comma_invests_in_the_same_company() -> None:
@@ -594,8 +599,7 @@ def test_a_french_adjective_after_start_up_is_no_name() -> None:
      "Kestrel AI", 1.5e8),
 ])
 def test_rounds_in_talks_without_a_verb_of_raising(text: str, lang: str, company: str, amount: float) -> None:
-    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
-    assert (company, amount) in found, found
+    assert_receives(text, lang, company, amount)
 
 
 @pytest.mark.parametrize("text, lang, company, amount", [
@@ -622,8 +626,7 @@ def test_rounds_in_talks_without_a_verb_of_raising(text: str, lang: str, company
 ])
 def test_who_receives_in_wire_copy_newsletters_and_regional_press(text: str, lang: str, company: str,
                                                                   amount: float) -> None:
-    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
-    assert (company, amount) in found, found
+    assert_receives(text, lang, company, amount)
 
 
 @pytest.mark.parametrize("text, lang, company, amount", [
@@ -660,8 +663,7 @@ def test_german_capex_and_market_sizes_are_no_events(text: str) -> None:
 ])
 def test_who_receives_in_startup_blogs_and_business_dailies(text: str, lang: str, company: str,
                                                             amount: float) -> None:
-    found = {(e.company, e.amount) for e in extract_funding(text, lang=lang, vendors=vendors)}
-    assert (company, amount) in found, found
+    assert_receives(text, lang, company, amount)
 
 
 @pytest.mark.parametrize("text", [

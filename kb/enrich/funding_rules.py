@@ -289,7 +289,7 @@ _NEG_RE = re.compile(
 )
 _ROUND_IN_RE = re.compile(r"\s+(?:[\w-]+\s+){0,2}?(?:round|Series [A-K]|investment|financing|tour de table|"
                           r"Runde|Finanzierungsrunde)\s+(?:in|into|dans|bei)\s+", _I)
-_PART_OF_RE = re.compile(r"\b(?:part of|partie d['’]|Teil)\s+(?:a|an|the|its|une?|des|eines|einer|des)?\s*"
+_PART_OF_RE = re.compile(r"\b(?:part of|partie d['’]|Teil)\s+(?:a|an|the|its|une?|des|eines|einer)?\s*"
                          r"(?:\w+\s+){0,2}?(?:de\s+|von\s+)?$", _I)
 _VAL_RE = re.compile(
     r"\b(?:valuation|valu(?:es|ed|ing)\b(?:\s+\S+){0,14}?\s+(?:at|above|below)|(?:would|could|will|to|may|might)"
@@ -1147,9 +1147,13 @@ def _investee(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> 
     # the name right after, or after a short description ('in die Wiener Robotikfirma Alpenmotion'); a
     # whole description ('in the Stockholm warehouse-bot maker') names no one here
     described = _COMPANY_DESCRIPTION_RE.match(sent, m.end())
-    start = described.end() if described else m.end()
-    return next((c for c in cands if start <= c.start <= m.end() + 40 and not c.modifier
-                 and not re.search(r"[,.;:()]", sent[m.end() : c.start])), None)
+    return _name_after(cands, sent, m.end(), 40, described.end() if described else m.end())
+
+
+def _name_after(cands: list[_Cand], sent: str, at: int, reach: int, start: int) -> _Cand | None:
+    """The first name from ``start`` to ``reach`` characters past ``at``, with no punctuation between."""
+    return next((c for c in cands if start <= c.start <= at + reach and not c.modifier
+                 and not re.search(r"[,.;:()]", sent[at : c.start])), None)
 
 
 def _recipient(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) -> tuple[str, bool] | None:
@@ -1157,8 +1161,7 @@ def _recipient(cands: list[_Cand], sent: str, a: _Amount, cue: re.Match[str]) ->
     before the amount when it is no public body ('Lumai received a £12m grant')."""
     m = _TO_RE.match(sent, max(a.end, cue.end()) if cue.start() >= a.end else a.end)
     if m:  # the name right after 'to', or after a short description ('à la société lyonnaise Kinéor')
-        after = next((c for c in cands if m.end() <= c.start <= m.end() + 50 and not c.modifier
-                      and not re.search(r"[,.;:()]", sent[m.end() : c.start])), None)
+        after = _name_after(cands, sent, m.end(), 50, m.end())
         if after:
             return after.name, after.vendor
     before = [c for c in cands if c.end <= a.start and c.subject_ok]
