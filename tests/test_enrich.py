@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 
 from kb.cli import cli
 from kb.core.taxonomy import Topic, alternation
-from kb.enrich.gazetteer import load_gazetteer
+from kb.enrich.gazetteer import load_gazetteer, trie_pattern
 from kb.enrich.policy_refs import find_refs
 from kb.enrich.runner import run_enrichment
 from kb.enrich.stories import Signals, assign, story_id
@@ -39,6 +40,20 @@ def mentions(text):
 ])
 def test_gazetteer_resolves_aliases_and_ambiguity(text, expected):
     assert mentions(text) == expected
+
+
+def test_the_trie_of_aliases_matches_what_a_longest_first_alternation_matches():
+    aliases = ["Korea", "North Korea", "AI", "AIM", "Mistral", "Mistral AI", "Run:ai", "Run", "a.b",
+               "ab", "abc", "x", *load_gazetteer().alias_to]
+    plain = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(aliases, key=len, reverse=True)))
+                       + r")(?![\w])")
+    trie = re.compile(r"(?<![\w-])" + trie_pattern(aliases) + r"(?![\w])")
+    text = ("North Korea and Korea; AIM, AI and AIMS; Mistral AI, Mistral AIs and Mistral; Run:ai runs; "
+            "ab abc abd a.b axb x xy; Nvidia and OpenAI met Google DeepMind.")
+    found = [(m.start(), m.group()) for m in trie.finditer(text)]
+    assert found == [(m.start(), m.group()) for m in plain.finditer(text)]
+    assert (0, "North Korea") in found and (text.index("Mistral AI"), "Mistral AI") in found
+    assert not any(word == "abd" or word == "xy" for _, word in found)
 
 
 def test_gazetteer_is_large_enough():

@@ -18,8 +18,9 @@ def guess_language(text: str) -> str | None:
     shouting = not any(c.islower() for c in text)
     words = [w.lower() for w in WORD.findall(text) if shouting or len(w) == 1 or not w.isupper()]
     scores = {lang: sum(w in vocab for w in words) for lang, vocab in FUNCTION_WORDS.items()}
+    lowered = text.lower()
     for lang, chars in ACCENTED.items():
-        scores[lang] += sum(1 for c in text.lower() if c in chars)
+        scores[lang] += sum(lowered.count(c) for c in chars)
     best = max(scores, key=lambda lang: scores[lang])
     return best if scores[best] > 0 else None
 
