@@ -48,7 +48,7 @@ from kb.enrich.topics import mean_vector, passage_vectors
 from kb.store.stages import delete_for, mark_done
 
 STAGE = "audiences"
-VERSION = "audiences-6"
+VERSION = "audiences-7"
 MODEL_PATH = bundled("kb", "data", "audience_model.json")
 AUDIENCES = ("policy", "investor", "engineering", "executive")
 TOPICS = ("sovereignty", "open-source", "regulation", "export-controls", "funding")

@@ -40,6 +40,8 @@ def render(result: dict[str, Any]) -> str:
             lines.append(f"  ({result[key]['note']})")
         for lang, scores in sorted((result.get(key) or {}).get("by_lang", {}).items()):
             lines.append(_prf_row(f"  {name}, {lang}", scores))
+        for source, scores in sorted((result.get(key) or {}).get("by_source", {}).items()):
+            lines.append(_prf_row(f"  {name}, {source}", scores))
     funding = result.get("funding")
     lines.append(_prf_row("funding events", funding))
     for lang, scores in sorted((funding or {}).get("by_lang", {}).items()):

@@ -217,8 +217,9 @@ def score_assigned_topics(db: Database, ids: dict[int, str], gold: dict[str, Any
 
 
 def score_vendor_roles() -> dict[str, Any]:
-    """Main-vendor precision and recall of the role scorer on the sample's labelled vendors, with
-    leave-one-outlet-out folds: no outlet's writing is scored by weights fitted on it."""
+    """Main-vendor precision and recall of the role scorer on the labelled vendors of the sample and
+    of the training articles, with leave-one-group-out folds (a sample outlet, or a training
+    articles' writing group): no group's writing is scored by weights fitted on it."""
     import numpy as np
     from sklearn.model_selection import LeaveOneGroupOut
 
@@ -226,17 +227,24 @@ def score_vendor_roles() -> dict[str, Any]:
     from kb.enrich.vendor_roles import THRESHOLD, RoleModel, fit
     from kb.evaluation.training import vendor_role_examples
 
-    xs, ys, outlets = vendor_role_examples(load_gazetteer())
+    xs, ys, groups = vendor_role_examples(load_gazetteer())
     main = np.zeros(len(ys), dtype=bool)
-    for train, test in LeaveOneGroupOut().split(xs, ys, outlets):
+    for train, test in LeaveOneGroupOut().split(xs, ys, groups):
         model = RoleModel(fit([xs[i] for i in train], [ys[i] for i in train],
                               threshold=THRESHOLD, version="fold"))
         for i in test:
             main[i] = model.role(xs[i]) == "main"
     truth = np.array(ys, dtype=bool)
-    out: dict[str, Any] = dict(prf(int((main & truth).sum()), int((main & ~truth).sum()),
-                                   int((~main & truth).sum())))
-    out["note"] = f"leave-one-outlet-out over {len(ys)} labelled vendors"
+    training = np.array([g.startswith("training-") for g in groups])
+
+    def figures(rows: np.ndarray) -> dict[str, float]:
+        return prf(int((main & truth & rows).sum()), int((main & ~truth & rows).sum()),
+                   int((~main & truth & rows).sum()))
+
+    out: dict[str, Any] = dict(figures(np.ones(len(ys), dtype=bool)))
+    out["by_source"] = {"sample": figures(~training), "training articles": figures(training)}
+    out["note"] = (f"leave-one-group-out (sample outlets, training writing groups) over {len(ys)} "
+                   "labelled vendors")
     return out
 
 

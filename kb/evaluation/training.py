@@ -35,24 +35,30 @@ def train_on_sample(db_path: str | Path | None = None, *, quiet: bool = True) ->
 
 
 def vendor_role_examples(gazetteer: Any) -> tuple[list[list[float]], list[int], list[str]]:
-    """Features, main-or-not labels and outlets of every labelled vendor of the sample corpus."""
+    """Features, main-or-not labels and groups of every labelled vendor: the sample corpus's (grouped
+    by outlet) and the training articles' (grouped by writing group)."""
     from kb.enrich.vendor_roles import role_features
     from kb.evaluation.sample import SAMPLE_DIR
+    from kb.evaluation.training_articles import load_training_articles
 
     roles = json.loads((SAMPLE_DIR / "vendor_roles.json").read_text(encoding="utf-8"))["articles"]
-    xs, ys, outlets = [], [], []
-    for a in load_articles():
-        labelled = roles.get(a["id"], {"main": [], "mentioned": []})
-        for name, features in role_features(a["title"], a["body"], gazetteer).items():
-            if name in labelled["main"] or name in labelled["mentioned"]:
+    labelled = [(a["title"], a["body"], roles.get(a["id"], {}), a["outlet"]) for a in load_articles()]
+    labelled += [(a["title"], a["text"], a.get("vendors", {}), f"training-{a['group']}")
+                 for a in load_training_articles()]
+    xs, ys, groups = [], [], []
+    for title, text, vendors, group in labelled:
+        main, mentioned = vendors.get("main", []), vendors.get("mentioned", [])
+        for name, features in role_features(title, text, gazetteer).items():
+            if name in main or name in mentioned:
                 xs.append(features)
-                ys.append(int(name in labelled["main"]))
-                outlets.append(a["outlet"])
-    return xs, ys, outlets
+                ys.append(int(name in main))
+                groups.append(group)
+    return xs, ys, groups
 
 
 def fit_vendor_roles() -> Path:
-    """Fit the role weights on the sample's labelled roles; write kb/data/vendor_roles.json."""
+    """Fit the role weights on the sample's and the training articles' labelled roles; write
+    kb/data/vendor_roles.json."""
     from kb.enrich.gazetteer import load_gazetteer
     from kb.enrich.vendor_roles import MODEL_PATH, THRESHOLD, VERSION, fit
 
