@@ -12,6 +12,7 @@ from kb.enrich.vocabulary import count_words, embed_words
 from kb.search.engine import Fusion, Query, in_english, rank
 from kb.search.translate import vocabulary_for
 from kb.store.connection import open_db
+from kb.store.writes import save_article
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +37,40 @@ def test_enrich_embeds_the_english_articles_words_once(db, multilingual):
 def test_the_embedded_words_follow_the_most_widespread(demo_db_copy, multilingual, monkeypatch):
     db = open_db(demo_db_copy)
     monkeypatch.setattr(translate_module, "MAX_WORDS", 40)
+    monkeypatch.setattr(translate_module, "MAX_PHRASES", 10)
     embed_words(db, MULTILINGUAL_MODEL, multilingual, quiet=True)
     before = vocabulary_for(db, MULTILINGUAL_MODEL)
-    assert len(before.words) == 40
+    assert len(before.words) == 50 and sum(" " in word for word in before.words) == 10
     newcomer = db.execute("select word from vocabulary where word not in "
                           "(select word from vocabulary_vectors) order by articles desc").fetchone()[0]
     db.execute("update vocabulary set articles = 100000 where word = ?", [newcomer])
     db.conn.commit()
     assert embed_words(db, MULTILINGUAL_MODEL, multilingual, quiet=True) == 1
     after = vocabulary_for(db, MULTILINGUAL_MODEL)  # the reader sees the change
-    assert len(after.words) == 40 and newcomer in after.index and after is not before
+    assert len(after.words) == 50 and newcomer in after.index and after is not before
+
+
+def test_the_vocabulary_counts_two_word_phrases_within_a_clause(tmp_path):
+    db = open_db(tmp_path / "kb.db")
+    texts = ["New data centres need export controls. Data, centres and the rest.",
+             "Two data centres opened; export controls tightened.", "Des centres de données."]
+    for i, text in enumerate(texts):
+        save_article(db, {"url": f"https://example.org/{i}", "title": "News", "text": text,
+                          "fetched_at": "2026-11-01T00:00:00+00:00", "lang": "fr" if i == 2 else "en"})
+    assert count_words(db) == 3
+    counts = dict(db.execute("select word, articles from vocabulary").fetchall())
+    assert counts["data centres"] == 2 and counts["export controls"] == 2  # per article, not per use
+    assert counts["data"] == 2 and "centres de" not in counts and "de données" not in counts  # English only
+    assert "controls two" not in counts and "news new" not in counts  # never across a full stop
+    assert not any(word.startswith("the ") or word.endswith(" the") for word in counts)  # stop-words
+    assert count_words(db) == 0  # nothing new: nothing counted twice
+
+
+def test_a_german_compound_becomes_an_english_phrase(db, multilingual):
+    vocabulary = vocabulary_for(db, MULTILINGUAL_MODEL)
+    assert any(" " in word for word in vocabulary.words)
+    words = in_english(db, "Meldepflicht für KI-Sicherheitsvorfälle", "de", multilingual).split()
+    assert "incidents" in words
 
 
 def test_german_words_become_their_english_counterparts(db, multilingual):

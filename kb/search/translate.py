@@ -1,8 +1,9 @@
 """A French or German query's words in English, so keyword search reaches the English articles.
 
-Each content word of the query goes to the English word nearest it under the multilingual model,
-among the words of the English articles (embedded once by `kb enrich`, kb.enrich.vocabulary):
-"Exportkontrollen für die Gewichte von KI-Modellen" becomes "export weight ai models". Hybrid
+Each content word of the query goes to the English word or two-word phrase nearest it under the
+multilingual model, among those of the English articles (embedded once by `kb enrich`,
+kb.enrich.vocabulary): "Exportkontrollen für die Gewichte von KI-Modellen" becomes "export controls
+weight ai models", a German compound often being an English phrase. Hybrid
 search ranks by those words too; the multilingual model alone puts articles in the query's language
 first, relevant or not.
 """
@@ -24,14 +25,15 @@ MIN_SIMILARITY = 0.45
 
 
 class Vocabulary:
-    """The embedded English words, as a matrix for nearest-word lookups."""
+    """The embedded English words and phrases, as a matrix for nearest-word lookups."""
 
     def __init__(self, words: list[str], matrix: np.ndarray, stamp: tuple[int, int]) -> None:
         self.words, self.matrix, self.stamp = words, matrix, stamp
         self.index = set(words)
 
     def translate(self, text: str, lang: str, embedder: Embedder) -> str:
-        """The query's content words, each replaced by its nearest English word (if near enough)."""
+        """The query's content words, each replaced by its nearest English word or phrase (if near
+        enough)."""
         own = stopwords(lang)
         words = list(dict.fromkeys(w for w in QUERY_WORD.findall(text) if w.lower() not in own))
         if not words or not self.words:
@@ -46,8 +48,8 @@ class Vocabulary:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             scores = vectors @ self.matrix.T
             best = scores.argmax(axis=1)
-            english.update((self.words[i], None) for row, i in zip(scores, best, strict=True)
-                           if row[i] >= MIN_SIMILARITY)
+            english.update((word, None) for row, i in zip(scores, best, strict=True)
+                           if row[i] >= MIN_SIMILARITY for word in self.words[i].split())
         return " ".join(english)
 
 
