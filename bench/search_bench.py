@@ -97,9 +97,25 @@ def build(path: Path, n: int, models: list[tuple[str, str, int]]) -> float:
                     ({"article_id": i, "passage": 0, "model": name, "vector": to_blob(v)}
                      for i, v in zip(ids, vectors, strict=True)), batch_size=2000)
     enrichment_rows(db, n)
+    if any(role == "multilingual" for role, _, _ in models):
+        vocabulary_rows(db, rng)
     db.execute("PRAGMA optimize")
     db.close()
     return time.perf_counter() - started
+
+
+def vocabulary_rows(db, rng: np.random.Generator) -> None:
+    """A full translation vocabulary (20,000 of the articles' words and 10,000 two-word phrases,
+    random vectors), so that the French and German queries pay for putting their words into
+    English as they would on a large knowledge base."""
+    words = list(dict.fromkeys(w.lower() for w in TOPICAL + [f"term{i}" for i in range(20000)]))[:20000]
+    phrases = [f"{words[i]} {words[(i * 7 + 1) % len(words)]}" for i in range(10000)]
+    vectors = rng.standard_normal((len(words) + len(phrases), 512)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with db.conn:
+        db.conn.executemany("insert into vocabulary_vectors (word, model, vector) values (?, ?, ?)",
+                            [(w, MULTILINGUAL_MODEL, v.astype("<f2").tobytes())
+                             for w, v in zip(words + phrases, vectors, strict=True)])
 
 
 VENDORS = ["Nvidia", "Mistral AI", "Anthropic", "OpenAI", "Google DeepMind", "Meta", "Aleph Alpha",

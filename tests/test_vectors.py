@@ -73,3 +73,22 @@ def test_large_databases_load_with_codes_small_ones_without(tmp_path):
     large = load_index(db, "m")  # the cache notices the new vectors
     assert large.codes is not None and len(large.matrix) == BINARY_FROM
     assert large.search(matrix[777], limit=1)[0][0] == 778
+
+
+def test_a_large_vocabulary_finds_a_word_s_nearest_entry_through_a_shortlist():
+    from kb.search.translate import SHORTLIST_FROM, Vocabulary
+
+    rng = np.random.default_rng(5)
+    matrix = rng.standard_normal((SHORTLIST_FROM + 500, 512)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    vocabulary = Vocabulary([f"w{i}" for i in range(len(matrix))], matrix, (len(matrix), len(matrix)))
+    assert vocabulary.large is not None  # the shortlist path, not the full matmul
+    targets = rng.choice(len(matrix), 40, replace=False)
+    queries = matrix[targets] + 0.3 * rng.standard_normal((40, 512)).astype(np.float32) / np.sqrt(512)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    found = vocabulary.nearest(queries)
+    assert [row for row, _ in found] == list(targets)
+    assert all(abs(score - float(matrix[t] @ q)) < 1e-5
+               for (_, score), t, q in zip(found, targets, queries, strict=True))
+    small = Vocabulary(["a", "b"], matrix[:2], (2, 2))
+    assert small.large is None and [row for row, _ in small.nearest(matrix[1:2])] == [1]

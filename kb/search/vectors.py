@@ -36,6 +36,16 @@ def sign_codes(matrix: np.ndarray, centre: np.ndarray | None = None) -> np.ndarr
     return np.ascontiguousarray(bits).view(np.uint64)
 
 
+def indexed_codes(matrix: np.ndarray, chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """The sign codes of ``matrix``'s rows about their mean, one row per 64 dimensions (the layout
+    ``VectorIndex.shortlist`` reads), and that mean."""
+    centre = matrix.mean(axis=0)
+    codes = np.empty((matrix.shape[1] // 64 + bool(matrix.shape[1] % 64), len(matrix)), dtype=np.uint64)
+    for start in range(0, len(matrix), chunk):
+        codes[:, start:start + chunk] = sign_codes(matrix[start:start + chunk], centre).T
+    return codes, centre
+
+
 @dataclass
 class VectorIndex:
     model: str
@@ -125,12 +135,7 @@ def _read_index(db: Database, model: str, stamp: tuple[int, int], chunk: int = 2
         article_ids[filled:end] = [r[0] for r in rows]
         filled = end
     matrix, article_ids = matrix[:filled], article_ids[:filled]
-    codes = centre = None
-    if filled >= BINARY_FROM:
-        centre = matrix.mean(axis=0)
-        codes = np.empty((matrix.shape[1] // 64 + bool(matrix.shape[1] % 64), filled), dtype=np.uint64)
-        for start in range(0, filled, chunk):
-            codes[:, start:start + chunk] = sign_codes(matrix[start:start + chunk], centre).T
+    codes, centre = indexed_codes(matrix, chunk) if filled >= BINARY_FROM else (None, None)
     return VectorIndex(model=model, article_ids=article_ids, matrix=matrix, stamp=stamp, codes=codes,
                        centre=centre)
 
