@@ -37,7 +37,7 @@ browser:
 test: install
 	$(PY) -m pytest $(ARGS)
 
-# The quick tier for the edit loop: no browser, no Redis, no model load (about 2 to 3 minutes).
+# The quick tier for the edit loop: no browser, no Redis, no model load (about 2 minutes; make test about 15).
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
