@@ -18,7 +18,7 @@ from kb.enrich.embed import Embedder, get_embedder
 from kb.store.stages import mark_done, pending
 
 STAGE, VERSION = "vocabulary", "1"
-PHRASE_STAGE, PHRASE_VERSION = "vocabulary phrases", "1"  # counted apart: words are not counted twice
+PHRASE_STAGE, PHRASE_VERSION = "vocabulary:phrases", "1"  # counted apart: words are not counted twice
 # English words and phrases embedded, the most widespread first (20k and 10k float16 vectors of 512-d:
 # 30 MB).
 MAX_WORDS = 20_000
