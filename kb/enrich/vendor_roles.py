@@ -67,7 +67,7 @@ def role_features(title: str, text: str, gazetteer: Gazetteer) -> dict[str, list
     in_title = {n for (k, n) in gazetteer.mentions(title or "") if k == "vendor"}
     paragraphs = [p for p in (text or "").split("\n\n") if p.strip()]
     in_paragraph: Counter[str] = Counter(
-        n for p in paragraphs for n in {n for (k, n) in gazetteer.mentions(p) if k == "vendor"})
+        name for p in paragraphs for name in {n for (k, n) in gazetteer.mentions(p) if k == "vendor"})
     in_lead = {n for (k, n) in gazetteer.mentions(" ".join(found[:LEAD_SENTENCES])) if k == "vendor"}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     first: dict[str, int] = {}

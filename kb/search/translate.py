@@ -50,7 +50,8 @@ class Vocabulary:
             for vector in vectors:
                 rows = self.large.shortlist(vector, 1, size=SHORTLIST_SIZE)
                 scores = np.take(self.matrix, rows, axis=0) @ vector
-                found.append((int(rows[scores.argmax()]), float(scores.max())))
+                best = int(scores.argmax())
+                found.append((int(rows[best]), float(scores[best])))
             return found
         scores = vectors @ self.matrix.T
         return [(int(i), float(row[i])) for row, i in zip(scores, scores.argmax(axis=1), strict=True)]
